@@ -1,0 +1,9 @@
+from django.contrib import admin
+
+from .models import WorkerHeartbeat
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ("hostname", "last_seen", "jobs_run")
+    readonly_fields = ("hostname", "last_seen", "jobs_run")

@@ -1,0 +1,35 @@
+"""Settings and maintenance → Quote/Sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.views.generic import TemplateView
+
+from .models import HEARTBEAT_STALE_AFTER, WorkerHeartbeat
+from .permissions import MANAGE_ERP_SYNC
+
+
+class QuoteSyncTabView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView):
+    """One tab of the Quote/Sync settings page."""
+
+    permission_required = MANAGE_ERP_SYNC
+    tab: str
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context.update(section="settings", active_tab=self.tab, workers=list(WorkerHeartbeat.objects.all()[:20]))
+        context["alive_workers"] = [w for w in context["workers"] if w.is_alive]
+        context["stale_minutes"] = int(HEARTBEAT_STALE_AFTER.total_seconds() // 60)
+        return context
+
+
+class SyncTab(QuoteSyncTabView):
+    tab = "sync"
+    template_name = "connections/quote_sync_sync.html"
+
+
+class WorkersTab(QuoteSyncTabView):
+    tab = "workers"
+    template_name = "connections/quote_sync_workers.html"

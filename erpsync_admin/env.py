@@ -1,0 +1,127 @@
+"""Typed readers for settings taken from the environment.
+
+Every reader raises :class:`ConfigError` naming the variable and what it accepts, so a bad
+value stops start-up with a message an operator can act on instead of a traceback deep in
+Django.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import dj_database_url
+from cryptography.fernet import Fernet
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+
+class ConfigError(Exception):
+    """An environment variable holds a value the application cannot use."""
+
+    def __init__(self, name: str, value: str, allowed: str) -> None:
+        self.name = name
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        super().__init__(f"{name}={shown!r} is not valid: {allowed}.")
+
+
+class Env:
+    """Reads typed values from a mapping of environment variables (``os.environ`` by default)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self.environ.get(name)
+        return None if value is None else value.strip()
+
+    def str(self, name: str, default: str) -> str:
+        raw = self._raw(name)
+        return default if raw is None or raw == "" else raw
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        word = raw.lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ConfigError(name, raw, "use one of 1/true/yes/on or 0/false/no/off")
+
+    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+        raw = self._raw(name)
+        if raw is None or raw == "":
+            return default
+        bounds = _describe_bounds(minimum, maximum)
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(name, raw, f"expected a whole number{bounds}") from None
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            raise ConfigError(name, raw, f"expected a whole number{bounds}")
+        return value
+
+    def list(self, name: str, default: Sequence[str]) -> list[str]:
+        raw = self._raw(name)
+        if raw is None:
+            return list(default)
+        return [item.strip() for item in raw.split(",") if item.strip()]
+
+    def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
+        raw = self._raw(name)
+        if raw is None or raw == "":
+            return default
+        if raw not in choices:
+            raise ConfigError(name, raw, "use one of " + ", ".join(choices))
+        return raw
+
+    def database(self, name: str, default: str) -> dict[str, Any]:
+        raw = self.str(name, default)
+        scheme = urlsplit(raw).scheme
+        allowed = "a URL such as postgres://user@host:5432/dbname or sqlite:///path/to/file.sqlite3"
+        if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
+            raise ConfigError(name, raw, allowed)
+        try:
+            config: dict[str, Any] = dict(dj_database_url.parse(raw, conn_max_age=60, conn_health_checks=True))
+        except ValueError as e:
+            raise ConfigError(name, raw, allowed) from e
+        if scheme == "sqlite" and config["NAME"] in ("", ":memory:"):
+            raise ConfigError(name, raw, "a SQLite database must be a file, e.g. sqlite:///var/erpsync.sqlite3")
+        return config
+
+    def broker(self, name: str, default: str) -> str:
+        raw = self.str(name, default)
+        scheme = urlsplit(raw).scheme
+        if scheme not in {"redis", "rediss", "sqla+sqlite", "sqla+postgresql"}:
+            raise ConfigError(
+                name, raw, "use redis://host:6379/0 or the embedded sqla+sqlite:///path/to/broker.sqlite3"
+            )
+        return raw
+
+    def fernet_keys(self, name: str, default: Sequence[str]) -> list[str]:
+        keys = self.list(name, default)
+        if not keys:
+            raise ConfigError(name, "", "give one or more Fernet keys separated by commas, newest first")
+        for key in keys:
+            try:
+                Fernet(key.encode())
+            except ValueError:
+                raise ConfigError(
+                    name, "(hidden)", "each key must be 32 url-safe base64-encoded bytes (Fernet.generate_key())"
+                ) from None
+        return keys
+
+
+def _describe_bounds(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f" from {minimum} to {maximum}"
+    if minimum is not None:
+        return f" of at least {minimum}"
+    if maximum is not None:
+        return f" of at most {maximum}"
+    return ""

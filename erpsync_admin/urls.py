@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.i18n import set_language
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/setlang/", set_language, name="set_language"),
+    path("health/", views.health, name="health"),
+    path("settings/", views.settings_index, name="settings"),
+    path("settings/quote-sync/", include("connections.urls")),
+    path("", include("crm.urls")),
+    path("django-admin/", admin.site.urls),
+]
