@@ -32,6 +32,7 @@ translations: $(VENV)/.installed-run
 	$(VENV)/bin/pybabel compile --domain django --directory locale --statistics 2>&1 | sed 's/^/  /'
 
 setup: $(VENV)/.installed-run translations
+	mkdir -p var/static
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --no-input -v 0
 	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo
 

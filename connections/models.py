@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-# A worker that has not reported for this long is shown as gone.
-HEARTBEAT_STALE_AFTER = timedelta(minutes=3)
+
+def heartbeat_stale_after() -> timedelta:
+    """A worker that has not reported for this long (three missed heartbeats, at least 90 s) is shown as gone."""
+    return timedelta(seconds=max(90, 3 * settings.ERPSYNC_HEARTBEAT_SECONDS))
 
 
 class ErpSyncAccess(models.Model):
@@ -41,4 +44,4 @@ class WorkerHeartbeat(models.Model):
 
     @property
     def is_alive(self) -> bool:
-        return timezone.now() - self.last_seen < HEARTBEAT_STALE_AFTER
+        return timezone.now() - self.last_seen < heartbeat_stale_after()

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.views.generic import TemplateView
 
-from .models import HEARTBEAT_STALE_AFTER, WorkerHeartbeat
+from .models import WorkerHeartbeat, heartbeat_stale_after
 from .permissions import MANAGE_ERP_SYNC
 
 
@@ -21,7 +21,7 @@ class QuoteSyncTabView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView
         context = super().get_context_data(**kwargs)
         context.update(section="settings", active_tab=self.tab, workers=list(WorkerHeartbeat.objects.all()[:20]))
         context["alive_workers"] = [w for w in context["workers"] if w.is_alive]
-        context["stale_minutes"] = int(HEARTBEAT_STALE_AFTER.total_seconds() // 60)
+        context["stale_seconds"] = int(heartbeat_stale_after().total_seconds())
         return context
 
 

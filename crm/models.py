@@ -6,12 +6,19 @@ in ``field_keys`` so that field mapping can match ERP field keys to CRM fields b
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+
+
+class WebsiteField(models.URLField):
+    """A web address; one typed without a scheme is taken as https."""
+
+    def formfield(self, **kwargs: Any) -> Any:
+        return super().formfield(**{"assume_scheme": "https", **kwargs})
 
 
 class ListItem(models.Model):
@@ -112,7 +119,7 @@ class Company(PostalAddressFields):
     phone = models.CharField(_("phone"), max_length=40, blank=True)
     fax = models.CharField(_("fax"), max_length=40, blank=True)
     email = models.EmailField(_("e-mail"), blank=True)
-    url = models.URLField(_("website"), blank=True)
+    url = WebsiteField(_("website"), blank=True)
     street_address1 = models.CharField(_("street address line 1"), max_length=100, blank=True)
     street_address2 = models.CharField(_("street address line 2"), max_length=100, blank=True)
     street_address3 = models.CharField(_("street address line 3"), max_length=100, blank=True)
@@ -189,7 +196,7 @@ class Contact(PostalAddressFields):
         Position, verbose_name=_("position"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
-    url = models.URLField(_("website"), blank=True)
+    url = WebsiteField(_("website"), blank=True)
     postal_country = models.ForeignKey(
         Country, verbose_name=_("country"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -240,7 +247,7 @@ class Project(models.Model):
     name = models.CharField(_("name"), max_length=200)
     text = models.TextField(_("description"), blank=True)
     number = models.CharField(_("number"), max_length=40, blank=True)
-    url = models.URLField(_("website"), blank=True)
+    url = WebsiteField(_("website"), blank=True)
     end_date = models.DateField(_("end date"), null=True, blank=True)
     project_type = models.ForeignKey(
         ProjectType, verbose_name=_("type"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"

@@ -66,6 +66,7 @@ try:
     if TIME_ZONE not in zoneinfo.available_timezones():
         raise ConfigError("TIME_ZONE", TIME_ZONE, "use an IANA time zone name such as Europe/Stockholm or UTC")
 
+    ERPSYNC_HEARTBEAT_SECONDS = env.int("ERPSYNC_HEARTBEAT_SECONDS", 30, minimum=1, maximum=600)
     LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
 except ConfigError as error:
@@ -158,6 +159,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -178,7 +181,6 @@ CELERY_TASK_IGNORE_RESULT = True  # pages read job rows, never the result backen
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_WORKER_HEARTBEAT_INTERVAL = env.int("CELERY_WORKER_HEARTBEAT_INTERVAL", 30, minimum=5)
 if CELERY_BROKER_URL.startswith("redis"):
     # Redis redelivers unacknowledged tasks after this long; it must exceed the longest task.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT + 300}
@@ -203,5 +205,9 @@ LOGGING = {
 }
 
 CELERY_BEAT_SCHEDULE = {
-    "worker-heartbeat": {"task": "connections.worker_heartbeat", "schedule": 30.0, "options": {"expires": 25}},
+    "worker-heartbeat": {
+        "task": "connections.worker_heartbeat",
+        "schedule": float(ERPSYNC_HEARTBEAT_SECONDS),
+        "options": {"expires": ERPSYNC_HEARTBEAT_SECONDS},
+    },
 }

@@ -1,0 +1,141 @@
+"""Shared fixtures: the three people every view is tried with, and helpers for real processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from .factories import UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+CRM_PERMS = [f"crm.{action}_{model}" for action in ("view", "add", "change") for model in ("company", "contact", "project")]
+
+
+@pytest.fixture
+def admin_user(db: Any) -> Any:
+    """An administrator: superuser."""
+    return UserFactory(username="ada", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def licensed_user(db: Any) -> Any:
+    """A sales user: works with CRM records and holds the ERP sync licence."""
+    return UserFactory(username="anna", perms=[*CRM_PERMS, "connections.use_erp_sync"])
+
+
+@pytest.fixture
+def outsider(db: Any) -> Any:
+    """Logged in, but granted nothing."""
+    return UserFactory(username="olle")
+
+
+@pytest.fixture
+def as_user(client: Any) -> Callable[[Any], Any]:
+    def login(user: Any) -> Any:
+        client.force_login(user)
+        return client
+
+    return login
+
+
+def require_service(reachable: bool, what: str) -> None:
+    """Skip on a developer machine without the service; in CI a missing service is a failure."""
+    if reachable:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is not available, but CI must test against it")
+    pytest.skip(f"{what} is not available on this machine")
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def database_url() -> str:
+    """A URL for the database the tests run on, for processes started by the tests."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user = settings.get("USER") or ""
+    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{settings.get('HOST') or '127.0.0.1'}:{settings.get('PORT') or 5432}/{settings['NAME']}"
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+class Process:
+    """A child process whose output is kept in a file, stopped with its whole process group."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path, log: Path) -> None:
+        self.log = log
+        self.handle = log.open("wb")
+        self.popen = subprocess.Popen(
+            args, env=env, cwd=cwd, stdout=self.handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 20) -> None:
+        import signal
+
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(timeout)
+        self.handle.close()
+
+
+@pytest.fixture
+def start_process(tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    started: list[Process] = []
+
+    def start(args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT, name: str = "process") -> Process:
+        full_env = {**os.environ, "DEBUG": "1", **(env or {})}
+        process = Process(args, full_env, cwd, tmp_path / f"{name}-{len(started)}.log")
+        started.append(process)
+        return process
+
+    yield start
+    for process in reversed(started):
+        process.stop()
+
+
+def venv_bin(name: str) -> str:
+    """A console script of the interpreter running the tests."""
+    path = Path(sys.executable).parent / name
+    return str(path) if path.exists() else shutil.which(name) or name

@@ -1,0 +1,187 @@
+"""Company, Contact and Project pages, as each kind of user sees them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
+
+from crm import tabs
+from crm.models import Company, Contact, Project
+
+from .factories import CompanyFactory, ContactFactory, ProjectFactory
+from .permission_matrix import assert_access
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def users(admin_user: Any, licensed_user: Any, outsider: Any) -> dict[str, Any]:
+    return {"admin": admin_user, "licensed": licensed_user, "outsider": outsider}
+
+
+PAGE_OK = {"anonymous": 302, "outsider": 403, "licensed": 200, "admin": 200}
+
+
+@pytest.mark.parametrize(
+    ("factory", "prefix"), [(CompanyFactory, "company"), (ContactFactory, "contact"), (ProjectFactory, "project")]
+)
+def test_every_record_page_obeys_the_permission_matrix(client: Any, users: dict[str, Any], factory: Any, prefix: str) -> None:
+    record = factory()
+    for url in (
+        reverse(f"crm:{prefix}-list"),
+        reverse(f"crm:{prefix}-detail", args=[record.pk]),
+        reverse(f"crm:{prefix}-create"),
+        reverse(f"crm:{prefix}-edit", args=[record.pk]),
+    ):
+        assert_access(client, users, url, PAGE_OK)
+
+
+def test_a_user_who_may_only_view_gets_no_edit_button_and_no_edit_page(client: Any, django_user_model: Any) -> None:
+    from .factories import UserFactory
+
+    viewer = UserFactory(username="vera", perms=["crm.view_company"])
+    company = CompanyFactory()
+    client.force_login(viewer)
+    page = client.get(company.get_absolute_url())
+    assert page.status_code == 200
+    assert reverse("crm:company-edit", args=[company.pk]) not in page.content.decode()
+    assert client.get(reverse("crm:company-edit", args=[company.pk])).status_code == 403
+
+
+def test_a_missing_record_is_a_404(as_user: Any, licensed_user: Any) -> None:
+    assert as_user(licensed_user).get(reverse("crm:company-detail", args=[999999])).status_code == 404
+
+
+def test_the_company_list_searches_every_word_across_columns(as_user: Any, licensed_user: Any) -> None:
+    CompanyFactory(name="Fjällbygg AB", postal_city="Luleå")
+    CompanyFactory(name="Fjällbygg AB", postal_city="Malmö")
+    CompanyFactory(name="Havsdata Oy", postal_city="Luleå")
+    client = as_user(licensed_user)
+    page = client.get(reverse("crm:company-list"), {"q": "fjällbygg luleå"}).content.decode()
+    assert page.count("Fjällbygg AB") == 1 and "Havsdata" not in page
+    empty = client.get(reverse("crm:company-list"), {"q": "no-such-company"}).content.decode()
+    assert "No companies match" in empty
+
+
+def test_the_list_is_paginated_and_keeps_the_search_on_every_page(as_user: Any, licensed_user: Any) -> None:
+    CompanyFactory.create_batch(30, name="Vindenergi AB")
+    client = as_user(licensed_user)
+    first = client.get(reverse("crm:company-list"), {"q": "vind"}).content.decode()
+    assert "1–25 of 30" in first and "q=vind&amp;page=2" in first
+    second = client.get(reverse("crm:company-list"), {"q": "vind", "page": 2}).content.decode()
+    assert "26–30 of 30" in second
+
+
+def test_an_htmx_search_returns_only_the_table(as_user: Any, licensed_user: Any) -> None:
+    CompanyFactory(name="Sjömedia AB")
+    response = as_user(licensed_user).get(
+        reverse("crm:company-list"), {"q": "sjö"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="record-table"
+    )
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="record-table">') and "Sjömedia AB" in body
+    assert "<html" not in body
+
+
+def test_creating_a_company_validates_and_saves(as_user: Any, licensed_user: Any) -> None:
+    client = as_user(licensed_user)
+    bad = client.post(reverse("crm:company-create"), {"name": "", "email": "not-an-email", "url": "nope"})
+    assert bad.status_code == 200
+    text = bad.content.decode()
+    assert "Please correct the fields marked below." in text
+    assert "This field is required." in text and "Enter a valid email address." in text
+    assert not Company.objects.exists()
+
+    good = client.post(reverse("crm:company-create"), {"name": "Björkdesign AB", "email": "info@bjorkdesign.se"})
+    company = Company.objects.get()
+    assert good.status_code == 302 and good["Location"] == company.get_absolute_url()
+    assert company.name == "Björkdesign AB"
+    assert "Saved Björkdesign AB." in client.get(good["Location"]).content.decode()
+
+
+def test_editing_a_contact_changes_it_and_moves_updated_at(as_user: Any, licensed_user: Any) -> None:
+    contact = ContactFactory(first_name="Nils")
+    before = contact.updated_at
+    client = as_user(licensed_user)
+    form = {"company": contact.company_id, "first_name": "Nils", "last_name": "Dahl", "birth_date": "1980-02-30"}
+    bad = client.post(reverse("crm:contact-edit", args=[contact.pk]), form)
+    assert "Enter a valid date." in bad.content.decode()
+    form["birth_date"] = "1980-02-28"
+    assert client.post(reverse("crm:contact-edit", args=[contact.pk]), form).status_code == 302
+    contact.refresh_from_db()
+    assert (contact.last_name, str(contact.birth_date)) == ("Dahl", "1980-02-28")
+    assert contact.updated_at > before
+
+
+def test_new_contact_from_a_company_page_has_the_company_chosen(as_user: Any, licensed_user: Any) -> None:
+    company = CompanyFactory(name="Älvlogistik AB")
+    client = as_user(licensed_user)
+    page = client.get(company.get_absolute_url()).content.decode()
+    new_contact_url = f"{reverse('crm:contact-create')}?company={company.pk}"
+    assert new_contact_url in page
+    form = client.get(new_contact_url).content.decode()
+    assert f'<option value="{company.pk}" selected>' in form
+
+
+def test_a_project_needs_a_company(as_user: Any, licensed_user: Any) -> None:
+    response = as_user(licensed_user).post(reverse("crm:project-create"), {"name": "Cloud move"})
+    assert "This field is required." in response.content.decode()
+    assert not Project.objects.exists()
+
+
+def test_the_company_page_lists_its_contacts_and_projects(as_user: Any, licensed_user: Any) -> None:
+    company = CompanyFactory()
+    contact = ContactFactory(company=company, first_name="Astrid", last_name="Holm")
+    project = ProjectFactory(company=company, name="Invoice automation")
+    page = as_user(licensed_user).get(company.get_absolute_url()).content.decode()
+    assert contact.get_absolute_url() in page and "Astrid Holm" in page
+    assert project.get_absolute_url() in page and "Invoice automation" in page
+
+
+def _history_tab(request: HttpRequest, record: Any) -> HttpResponse:
+    return HttpResponse(f"<p>History of {record}</p>")
+
+
+@pytest.fixture
+def history_tab() -> Any:
+    tab = tabs.RecordTab(
+        slug="history",
+        label="History",
+        view=_history_tab,
+        is_visible=lambda request, record: request.user.has_perm("crm.change_company"),
+    )
+    tabs.register_tab(tab, Company, Contact)
+    yield tab
+    tabs.unregister_tab("history", Company, Contact)
+
+
+def test_another_app_can_add_a_tab_to_record_pages(history_tab: Any, as_user: Any, licensed_user: Any) -> None:
+    company = CompanyFactory(name="Granteknik AB")
+    client = as_user(licensed_user)
+    tab_url = reverse("crm:company-tab", args=[company.pk, "history"])
+    assert tab_url in client.get(company.get_absolute_url()).content.decode()
+    page = client.get(tab_url).content.decode()
+    assert "<p>History of Granteknik AB</p>" in page and 'class="tabbar"' in page
+    partial = client.get(tab_url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="tab-body")
+    assert partial.content.decode() == "<p>History of Granteknik AB</p>"
+    # Projects did not register the tab.
+    project = ProjectFactory()
+    assert client.get(reverse("crm:project-tab", args=[project.pk, "history"])).status_code == 404
+
+
+def test_a_tab_is_hidden_from_users_it_is_not_for(history_tab: Any, client: Any) -> None:
+    from .factories import UserFactory
+
+    viewer = UserFactory(username="vera", perms=["crm.view_company"])
+    company = CompanyFactory()
+    client.force_login(viewer)
+    tab_url = reverse("crm:company-tab", args=[company.pk, "history"])
+    assert tab_url not in client.get(company.get_absolute_url()).content.decode()
+    assert client.get(tab_url).status_code == 404
+
+
+def test_two_tabs_with_one_slug_are_refused(history_tab: Any) -> None:
+    with pytest.raises(ValueError, match="already registered"):
+        tabs.register_tab(tabs.RecordTab(slug="history", label="Other", view=_history_tab), Company)
