@@ -26,6 +26,9 @@ class ErpSyncAccess(models.Model):
             ("manage_erp_sync", _("Administers ERP sync: connectors, connections and mappings")),
         ]
 
+    def __str__(self) -> str:
+        return "ERP sync access"
+
 
 class WorkerHeartbeat(models.Model):
     """The last time a Celery worker on one host ran the scheduled heartbeat job."""

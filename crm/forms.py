@@ -18,8 +18,8 @@ class RecordForm(forms.ModelForm):
         for name, form_field in self.fields.items():
             if not isinstance(form_field, forms.ModelChoiceField):
                 continue
-            model = form_field.queryset.model
-            if issubclass(model, ListItem):
+            model = form_field.queryset.model if form_field.queryset is not None else None
+            if model is not None and issubclass(model, ListItem):
                 current = getattr(self.instance, f"{name}_id", None)
                 form_field.queryset = model._default_manager.filter(Q(hidden=False) | Q(pk=current))
 

@@ -17,8 +17,9 @@ from django.utils.translation import gettext_lazy as _
 class WebsiteField(models.URLField):
     """A web address; one typed without a scheme is taken as https."""
 
-    def formfield(self, **kwargs: Any) -> Any:
-        return super().formfield(**{"assume_scheme": "https", **kwargs})
+    def formfield(self, form_class: Any = None, choices_form_class: Any = None, **kwargs: Any) -> Any:
+        kwargs.setdefault("assume_scheme", "https")
+        return super().formfield(form_class=form_class, choices_form_class=choices_form_class, **kwargs)
 
 
 class ListItem(models.Model):
@@ -179,9 +180,7 @@ class Company(PostalAddressFields):
 class Contact(PostalAddressFields):
     """A person, working at a company."""
 
-    company = models.ForeignKey(
-        Company, verbose_name=_("company"), on_delete=models.PROTECT, related_name="contacts"
-    )
+    company = models.ForeignKey(Company, verbose_name=_("company"), on_delete=models.PROTECT, related_name="contacts")
     first_name = models.CharField(_("first name"), max_length=60)
     middle_name = models.CharField(_("middle name"), max_length=60, blank=True)
     last_name = models.CharField(_("last name"), max_length=60, blank=True)
@@ -241,9 +240,7 @@ class Contact(PostalAddressFields):
 class Project(models.Model):
     """A piece of work done for or with a company."""
 
-    company = models.ForeignKey(
-        Company, verbose_name=_("company"), on_delete=models.PROTECT, related_name="projects"
-    )
+    company = models.ForeignKey(Company, verbose_name=_("company"), on_delete=models.PROTECT, related_name="projects")
     name = models.CharField(_("name"), max_length=200)
     text = models.TextField(_("description"), blank=True)
     number = models.CharField(_("number"), max_length=40, blank=True)

@@ -1,11 +1,13 @@
-from django.urls import path
+from typing import Any
+
+from django.urls import URLPattern, path
 
 from . import views
 
 app_name = "crm"
 
 
-def record_urls(prefix: str, name: str, list_view, detail, create, update) -> list:  # type: ignore[no-untyped-def]
+def record_urls(prefix: str, name: str, list_view: Any, detail: Any, create: Any, update: Any) -> list[URLPattern]:
     return [
         path(f"{prefix}/", list_view.as_view(), name=f"{name}-list"),
         path(f"{prefix}/new/", create.as_view(), name=f"{name}-create"),

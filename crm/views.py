@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import operator
 from functools import reduce
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
-from django.db.models import EmailField, Model, Q, QuerySet, URLField
+from django.db.models import EmailField, Field, Model, Q, QuerySet, URLField
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views import generic
@@ -19,12 +20,18 @@ from . import tabs
 from .forms import CompanyForm, ContactForm, ProjectForm
 from .models import Company, Contact, Project
 
+StrOrPromise = str | Promise
+
 
 class RecordViewMixin(LoginRequiredMixin, PermissionRequiredMixin):
-    """Shared by every record view: the model, its URL names and the permission it needs."""
+    """Shared by every record view: the permission it needs and the names its templates use.
 
-    model: type[Model]
-    section: ClassVar[str]  # navigator entry to highlight; also the URL name prefix
+    Each concrete view sets ``model`` and ``section`` (the navigator entry, also the URL name prefix).
+    """
+
+    model: Any
+    request: HttpRequest
+    section: ClassVar[str]
     action: ClassVar[str] = "view"
 
     def get_permission_required(self) -> tuple[str, ...]:
@@ -32,15 +39,16 @@ class RecordViewMixin(LoginRequiredMixin, PermissionRequiredMixin):
         return (f"{opts.app_label}.{self.action}_{opts.model_name}",)
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        context = super().get_context_data(**kwargs)  # type: ignore[misc]
+        context: dict[str, Any] = super().get_context_data(**kwargs)  # type: ignore[misc]
         opts = self.model._meta
+        user = self.request.user
         context.update(
             section=self.section,
             verbose_name=opts.verbose_name,
             verbose_name_plural=opts.verbose_name_plural,
             list_url_name=f"crm:{self.section}-list",
-            can_add=self.request.user.has_perm(f"{opts.app_label}.add_{opts.model_name}"),
-            can_change=self.request.user.has_perm(f"{opts.app_label}.change_{opts.model_name}"),
+            can_add=user.has_perm(f"{opts.app_label}.add_{opts.model_name}"),
+            can_change=user.has_perm(f"{opts.app_label}.change_{opts.model_name}"),
         )
         return context
 
@@ -50,7 +58,7 @@ class RecordListView(RecordViewMixin, generic.ListView):
 
     paginate_by = 25
     search_fields: ClassVar[tuple[str, ...]]
-    columns: ClassVar[tuple[tuple[str, str], ...]]  # (attribute path, column heading)
+    columns: ClassVar[tuple[tuple[str, StrOrPromise], ...]]  # (attribute path, column heading)
     related: ClassVar[tuple[str, ...]] = ()
 
     def get_queryset(self) -> QuerySet[Any]:
@@ -125,7 +133,7 @@ class RecordDetailView(RecordViewMixin, generic.DetailView):
                 value = getattr(self.object, name)
                 if value in ("", None):
                     continue
-                model_field = opts.get_field(name)
+                model_field = cast(Field, opts.get_field(name))
                 if isinstance(model_field, URLField):
                     link = value
                 elif isinstance(model_field, EmailField):
@@ -139,8 +147,8 @@ class RecordDetailView(RecordViewMixin, generic.DetailView):
 
 
 class RecordFormMixin(RecordViewMixin):
-    form_class: type[ModelForm]
-    template_name = "crm/record_form.html"
+    form_class: Any
+    template_name: Any = "crm/record_form.html"
 
     def form_valid(self, form: ModelForm) -> HttpResponse:
         response = super().form_valid(form)  # type: ignore[misc]
@@ -154,7 +162,7 @@ class RecordCreateView(RecordFormMixin, generic.CreateView):
     def get_initial(self) -> dict[str, Any]:
         initial = super().get_initial()
         company = self.request.GET.get("company", "")
-        if company.isdigit() and "company" in self.form_class._meta.fields:  # type: ignore[operator]
+        if company.isdigit() and "company" in self.form_class._meta.fields:
             initial["company"] = company
         return initial
 
@@ -168,13 +176,9 @@ class RecordUpdateView(RecordFormMixin, generic.UpdateView):
 COMPANY_SEARCH = ("name", "department", "number1", "number2", "postal_city", "email", "vat_no")
 
 
-class CompanyMixin:
+class CompanyList(RecordListView):
     model = Company
-    form_class = CompanyForm
     section = "company"
-
-
-class CompanyList(CompanyMixin, RecordListView):
     search_fields = COMPANY_SEARCH
     related = ("country", "category")
     columns = (
@@ -187,21 +191,38 @@ class CompanyList(CompanyMixin, RecordListView):
     )
 
 
-class CompanyDetail(CompanyMixin, RecordDetailView):
+class CompanyDetail(RecordDetailView):
+    model = Company
+    section = "company"
     related = ("country", "business", "category")
     sections = [
         (gettext_lazy("Company"), ["name", "department", "number1", "number2", "category", "business", "vat_no"]),
         (gettext_lazy("Contact information"), ["phone", "fax", "email", "url"]),
         (
             gettext_lazy("Postal address"),
-            ["postal_address1", "postal_address2", "postal_address3", "postal_zip", "postal_city",
-             "postal_county", "postal_state", "country"],
-        ),  # fmt: skip
+            [
+                "postal_address1",
+                "postal_address2",
+                "postal_address3",
+                "postal_zip",
+                "postal_city",
+                "postal_county",
+                "postal_state",
+                "country",
+            ],
+        ),
         (
             gettext_lazy("Street address"),
-            ["street_address1", "street_address2", "street_address3", "street_zip", "street_city",
-             "street_county", "street_state"],
-        ),  # fmt: skip
+            [
+                "street_address1",
+                "street_address2",
+                "street_address3",
+                "street_zip",
+                "street_city",
+                "street_county",
+                "street_state",
+            ],
+        ),
     ]
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
@@ -212,24 +233,24 @@ class CompanyDetail(CompanyMixin, RecordDetailView):
         return context
 
 
-class CompanyCreate(CompanyMixin, RecordCreateView):
-    pass
+class CompanyCreate(RecordCreateView):
+    model = Company
+    section = "company"
+    form_class = CompanyForm
 
 
-class CompanyUpdate(CompanyMixin, RecordUpdateView):
-    pass
+class CompanyUpdate(RecordUpdateView):
+    model = Company
+    section = "company"
+    form_class = CompanyForm
 
 
 # Contacts
 
 
-class ContactMixin:
+class ContactList(RecordListView):
     model = Contact
-    form_class = ContactForm
     section = "contact"
-
-
-class ContactList(ContactMixin, RecordListView):
     search_fields = ("first_name", "last_name", "email", "company__name", "phone_mobile")
     related = ("company", "position")
     columns = (
@@ -241,7 +262,9 @@ class ContactList(ContactMixin, RecordListView):
     )
 
 
-class ContactDetail(ContactMixin, RecordDetailView):
+class ContactDetail(RecordDetailView):
+    model = Contact
+    section = "contact"
     related = ("company", "position", "postal_country")
     sections = [
         (
@@ -254,30 +277,38 @@ class ContactDetail(ContactMixin, RecordDetailView):
         ),
         (
             gettext_lazy("Postal address"),
-            ["postal_address1", "postal_address2", "postal_address3", "postal_zip", "postal_city",
-             "postal_county", "postal_state", "postal_country"],
-        ),  # fmt: skip
+            [
+                "postal_address1",
+                "postal_address2",
+                "postal_address3",
+                "postal_zip",
+                "postal_city",
+                "postal_county",
+                "postal_state",
+                "postal_country",
+            ],
+        ),
     ]
 
 
-class ContactCreate(ContactMixin, RecordCreateView):
-    pass
+class ContactCreate(RecordCreateView):
+    model = Contact
+    section = "contact"
+    form_class = ContactForm
 
 
-class ContactUpdate(ContactMixin, RecordUpdateView):
-    pass
+class ContactUpdate(RecordUpdateView):
+    model = Contact
+    section = "contact"
+    form_class = ContactForm
 
 
 # Projects
 
 
-class ProjectMixin:
+class ProjectList(RecordListView):
     model = Project
-    form_class = ProjectForm
     section = "project"
-
-
-class ProjectList(ProjectMixin, RecordListView):
     search_fields = ("name", "number", "company__name")
     related = ("company", "project_type")
     columns = (
@@ -289,16 +320,22 @@ class ProjectList(ProjectMixin, RecordListView):
     )
 
 
-class ProjectDetail(ProjectMixin, RecordDetailView):
+class ProjectDetail(RecordDetailView):
+    model = Project
+    section = "project"
     related = ("company", "project_type")
     sections = [
         (gettext_lazy("Project"), ["company", "name", "number", "project_type", "end_date", "url", "text"]),
     ]
 
 
-class ProjectCreate(ProjectMixin, RecordCreateView):
-    pass
+class ProjectCreate(RecordCreateView):
+    model = Project
+    section = "project"
+    form_class = ProjectForm
 
 
-class ProjectUpdate(ProjectMixin, RecordUpdateView):
-    pass
+class ProjectUpdate(RecordUpdateView):
+    model = Project
+    section = "project"
+    form_class = ProjectForm

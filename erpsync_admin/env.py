@@ -38,11 +38,11 @@ class Env:
         value = self.environ.get(name)
         return None if value is None else value.strip()
 
-    def str(self, name: str, default: str) -> str:
+    def text(self, name: str, default: str) -> str:
         raw = self._raw(name)
         return default if raw is None or raw == "" else raw
 
-    def bool(self, name: str, default: bool) -> bool:
+    def flag(self, name: str, default: bool) -> bool:
         raw = self._raw(name)
         if raw is None:
             return default
@@ -53,7 +53,7 @@ class Env:
             return False
         raise ConfigError(name, raw, "use one of 1/true/yes/on or 0/false/no/off")
 
-    def int(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    def integer(self, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
         raw = self._raw(name)
         if raw is None or raw == "":
             return default
@@ -66,7 +66,7 @@ class Env:
             raise ConfigError(name, raw, f"expected a whole number{bounds}")
         return value
 
-    def list(self, name: str, default: Sequence[str]) -> list[str]:
+    def items(self, name: str, default: Sequence[str]) -> list[str]:
         raw = self._raw(name)
         if raw is None:
             return list(default)
@@ -81,7 +81,7 @@ class Env:
         return raw
 
     def database(self, name: str, default: str) -> dict[str, Any]:
-        raw = self.str(name, default)
+        raw = self.text(name, default)
         scheme = urlsplit(raw).scheme
         allowed = "a URL such as postgres://user@host:5432/dbname or sqlite:///path/to/file.sqlite3"
         if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
@@ -95,7 +95,7 @@ class Env:
         return config
 
     def broker(self, name: str, default: str) -> str:
-        raw = self.str(name, default)
+        raw = self.text(name, default)
         scheme = urlsplit(raw).scheme
         if scheme not in {"redis", "rediss", "sqla+sqlite", "sqla+postgresql"}:
             raise ConfigError(
@@ -104,7 +104,7 @@ class Env:
         return raw
 
     def fernet_keys(self, name: str, default: Sequence[str]) -> list[str]:
-        keys = self.list(name, default)
+        keys = self.items(name, default)
         if not keys:
             raise ConfigError(name, "", "give one or more Fernet keys separated by commas, newest first")
         for key in keys:

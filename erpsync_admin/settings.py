@@ -31,22 +31,22 @@ def _dev_fernet_key() -> str:
 
 
 try:
-    DEBUG = env.bool("DEBUG", False)
+    DEBUG = env.flag("DEBUG", False)
 
-    SECRET_KEY = env.str("SECRET_KEY", "")
+    SECRET_KEY = env.text("SECRET_KEY", "")
     if not SECRET_KEY:
         if not DEBUG:
             raise ConfigError("SECRET_KEY", "", "set a long random value (DEBUG is off, so no default is used)")
         SECRET_KEY = "django-insecure-development-only-never-use-in-production"  # noqa: S105
 
-    ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
-    CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", [])
+    ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+    CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS", [])
 
     DATABASES = {"default": env.database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'erpsync.sqlite3'}")}
 
     CELERY_BROKER_URL = env.broker("CELERY_BROKER_URL", f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}")
-    CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", 900, minimum=10)
-    CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", 840, minimum=5)
+    CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 900, minimum=10)
+    CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 840, minimum=5)
     if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
         raise ConfigError(
             "CELERY_TASK_SOFT_TIME_LIMIT",
@@ -54,7 +54,7 @@ try:
             f"must be lower than CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})",
         )
 
-    ERPSYNC_FERNET_KEYS_FROM_DEV_FILE = env.str("ERPSYNC_FERNET_KEYS", "") == ""
+    ERPSYNC_FERNET_KEYS_FROM_DEV_FILE = env.text("ERPSYNC_FERNET_KEYS", "") == ""
     if ERPSYNC_FERNET_KEYS_FROM_DEV_FILE and not DEBUG:
         raise ConfigError("ERPSYNC_FERNET_KEYS", "", "set one or more Fernet keys (DEBUG is off, so none is generated)")
     ERPSYNC_FERNET_KEYS = env.fernet_keys(
@@ -62,13 +62,13 @@ try:
     )
 
     LANGUAGE_CODE = env.choice("LANGUAGE_CODE", "en", ["en", "sv"])
-    TIME_ZONE = env.str("TIME_ZONE", "Europe/Stockholm")
+    TIME_ZONE = env.text("TIME_ZONE", "Europe/Stockholm")
     if TIME_ZONE not in zoneinfo.available_timezones():
         raise ConfigError("TIME_ZONE", TIME_ZONE, "use an IANA time zone name such as Europe/Stockholm or UTC")
 
-    ERPSYNC_HEARTBEAT_SECONDS = env.int("ERPSYNC_HEARTBEAT_SECONDS", 30, minimum=1, maximum=600)
+    ERPSYNC_HEARTBEAT_SECONDS = env.integer("ERPSYNC_HEARTBEAT_SECONDS", 30, minimum=1, maximum=600)
     LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])
-    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", not DEBUG)
+    SECURE_SSL_REDIRECT = env.flag("SECURE_SSL_REDIRECT", not DEBUG)
 except ConfigError as error:
     # ImproperlyConfigured stops manage.py, gunicorn and celery alike, with this message on top.
     raise ImproperlyConfigured(f"Configuration error: {error}") from None

@@ -20,25 +20,27 @@ from .factories import UserFactory
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
-CRM_PERMS = [f"crm.{action}_{model}" for action in ("view", "add", "change") for model in ("company", "contact", "project")]
+CRM_PERMS = [
+    f"crm.{action}_{model}" for action in ("view", "add", "change") for model in ("company", "contact", "project")
+]
 
 
 @pytest.fixture
 def admin_user(db: Any) -> Any:
     """An administrator: superuser."""
-    return UserFactory(username="ada", is_superuser=True, is_staff=True)
+    return UserFactory.create(username="ada", is_superuser=True, is_staff=True)
 
 
 @pytest.fixture
 def licensed_user(db: Any) -> Any:
     """A sales user: works with CRM records and holds the ERP sync licence."""
-    return UserFactory(username="anna", perms=[*CRM_PERMS, "connections.use_erp_sync"])
+    return UserFactory.create(username="anna", perms=[*CRM_PERMS, "connections.use_erp_sync"])
 
 
 @pytest.fixture
 def outsider(db: Any) -> Any:
     """Logged in, but granted nothing."""
-    return UserFactory(username="olle")
+    return UserFactory.create(username="olle")
 
 
 @pytest.fixture

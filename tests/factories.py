@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import factory
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Permission, User
 
 from crm.models import Company, Contact, Country, Project
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
-        model = get_user_model()
+        model = User
         django_get_or_create = ("username",)
         skip_postgeneration_save = True
 
@@ -19,14 +18,14 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", "secret-pass-123")
 
     @factory.post_generation
-    def perms(self, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
+    def perms(self: User, create: bool, extracted: list[str] | None, **kwargs: object) -> None:
         for dotted in extracted or []:
             app_label, codename = dotted.split(".", 1)
             self.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
         self.save()
 
 
-class CountryFactory(factory.django.DjangoModelFactory):
+class CountryFactory(factory.django.DjangoModelFactory[Country]):
     class Meta:
         model = Country
         django_get_or_create = ("code",)
@@ -35,7 +34,7 @@ class CountryFactory(factory.django.DjangoModelFactory):
     name = "Sweden"
 
 
-class CompanyFactory(factory.django.DjangoModelFactory):
+class CompanyFactory(factory.django.DjangoModelFactory[Company]):
     class Meta:
         model = Company
 
@@ -45,7 +44,7 @@ class CompanyFactory(factory.django.DjangoModelFactory):
     country = factory.SubFactory(CountryFactory)
 
 
-class ContactFactory(factory.django.DjangoModelFactory):
+class ContactFactory(factory.django.DjangoModelFactory[Contact]):
     class Meta:
         model = Contact
 
@@ -55,7 +54,7 @@ class ContactFactory(factory.django.DjangoModelFactory):
     email = factory.Sequence(lambda n: f"ingrid{n}@fjordtech.se")
 
 
-class ProjectFactory(factory.django.DjangoModelFactory):
+class ProjectFactory(factory.django.DjangoModelFactory[Project]):
     class Meta:
         model = Project
 

@@ -28,8 +28,10 @@ PAGE_OK = {"anonymous": 302, "outsider": 403, "licensed": 200, "admin": 200}
 @pytest.mark.parametrize(
     ("factory", "prefix"), [(CompanyFactory, "company"), (ContactFactory, "contact"), (ProjectFactory, "project")]
 )
-def test_every_record_page_obeys_the_permission_matrix(client: Any, users: dict[str, Any], factory: Any, prefix: str) -> None:
-    record = factory()
+def test_every_record_page_obeys_the_permission_matrix(
+    client: Any, users: dict[str, Any], factory: Any, prefix: str
+) -> None:
+    record = factory.create()
     for url in (
         reverse(f"crm:{prefix}-list"),
         reverse(f"crm:{prefix}-detail", args=[record.pk]),
@@ -42,8 +44,8 @@ def test_every_record_page_obeys_the_permission_matrix(client: Any, users: dict[
 def test_a_user_who_may_only_view_gets_no_edit_button_and_no_edit_page(client: Any, django_user_model: Any) -> None:
     from .factories import UserFactory
 
-    viewer = UserFactory(username="vera", perms=["crm.view_company"])
-    company = CompanyFactory()
+    viewer = UserFactory.create(username="vera", perms=["crm.view_company"])
+    company = CompanyFactory.create()
     client.force_login(viewer)
     page = client.get(company.get_absolute_url())
     assert page.status_code == 200
@@ -56,9 +58,9 @@ def test_a_missing_record_is_a_404(as_user: Any, licensed_user: Any) -> None:
 
 
 def test_the_company_list_searches_every_word_across_columns(as_user: Any, licensed_user: Any) -> None:
-    CompanyFactory(name="Fjällbygg AB", postal_city="Luleå")
-    CompanyFactory(name="Fjällbygg AB", postal_city="Malmö")
-    CompanyFactory(name="Havsdata Oy", postal_city="Luleå")
+    CompanyFactory.create(name="Fjällbygg AB", postal_city="Luleå")
+    CompanyFactory.create(name="Fjällbygg AB", postal_city="Malmö")
+    CompanyFactory.create(name="Havsdata Oy", postal_city="Luleå")
     client = as_user(licensed_user)
     page = client.get(reverse("crm:company-list"), {"q": "fjällbygg luleå"}).content.decode()
     assert page.count("Fjällbygg AB") == 1 and "Havsdata" not in page
@@ -76,7 +78,7 @@ def test_the_list_is_paginated_and_keeps_the_search_on_every_page(as_user: Any, 
 
 
 def test_an_htmx_search_returns_only_the_table(as_user: Any, licensed_user: Any) -> None:
-    CompanyFactory(name="Sjömedia AB")
+    CompanyFactory.create(name="Sjömedia AB")
     response = as_user(licensed_user).get(
         reverse("crm:company-list"), {"q": "sjö"}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="record-table"
     )
@@ -102,7 +104,7 @@ def test_creating_a_company_validates_and_saves(as_user: Any, licensed_user: Any
 
 
 def test_editing_a_contact_changes_it_and_moves_updated_at(as_user: Any, licensed_user: Any) -> None:
-    contact = ContactFactory(first_name="Nils")
+    contact = ContactFactory.create(first_name="Nils")
     before = contact.updated_at
     client = as_user(licensed_user)
     form = {"company": contact.company_id, "first_name": "Nils", "last_name": "Dahl", "birth_date": "1980-02-30"}
@@ -116,7 +118,7 @@ def test_editing_a_contact_changes_it_and_moves_updated_at(as_user: Any, license
 
 
 def test_new_contact_from_a_company_page_has_the_company_chosen(as_user: Any, licensed_user: Any) -> None:
-    company = CompanyFactory(name="Älvlogistik AB")
+    company = CompanyFactory.create(name="Älvlogistik AB")
     client = as_user(licensed_user)
     page = client.get(company.get_absolute_url()).content.decode()
     new_contact_url = f"{reverse('crm:contact-create')}?company={company.pk}"
@@ -132,9 +134,9 @@ def test_a_project_needs_a_company(as_user: Any, licensed_user: Any) -> None:
 
 
 def test_the_company_page_lists_its_contacts_and_projects(as_user: Any, licensed_user: Any) -> None:
-    company = CompanyFactory()
-    contact = ContactFactory(company=company, first_name="Astrid", last_name="Holm")
-    project = ProjectFactory(company=company, name="Invoice automation")
+    company = CompanyFactory.create()
+    contact = ContactFactory.create(company=company, first_name="Astrid", last_name="Holm")
+    project = ProjectFactory.create(company=company, name="Invoice automation")
     page = as_user(licensed_user).get(company.get_absolute_url()).content.decode()
     assert contact.get_absolute_url() in page and "Astrid Holm" in page
     assert project.get_absolute_url() in page and "Invoice automation" in page
@@ -158,7 +160,7 @@ def history_tab() -> Any:
 
 
 def test_another_app_can_add_a_tab_to_record_pages(history_tab: Any, as_user: Any, licensed_user: Any) -> None:
-    company = CompanyFactory(name="Granteknik AB")
+    company = CompanyFactory.create(name="Granteknik AB")
     client = as_user(licensed_user)
     tab_url = reverse("crm:company-tab", args=[company.pk, "history"])
     assert tab_url in client.get(company.get_absolute_url()).content.decode()
@@ -167,15 +169,15 @@ def test_another_app_can_add_a_tab_to_record_pages(history_tab: Any, as_user: An
     partial = client.get(tab_url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="tab-body")
     assert partial.content.decode() == "<p>History of Granteknik AB</p>"
     # Projects did not register the tab.
-    project = ProjectFactory()
+    project = ProjectFactory.create()
     assert client.get(reverse("crm:project-tab", args=[project.pk, "history"])).status_code == 404
 
 
 def test_a_tab_is_hidden_from_users_it_is_not_for(history_tab: Any, client: Any) -> None:
     from .factories import UserFactory
 
-    viewer = UserFactory(username="vera", perms=["crm.view_company"])
-    company = CompanyFactory()
+    viewer = UserFactory.create(username="vera", perms=["crm.view_company"])
+    company = CompanyFactory.create()
     client.force_login(viewer)
     tab_url = reverse("crm:company-tab", args=[company.pk, "history"])
     assert tab_url not in client.get(company.get_absolute_url()).content.decode()

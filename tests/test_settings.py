@@ -20,30 +20,38 @@ def env(**values: str) -> Env:
 
 def test_booleans_accept_the_usual_words() -> None:
     for word in ("1", "true", "YES", "on"):
-        assert env(DEBUG=word).bool("DEBUG", False) is True
+        assert env(DEBUG=word).flag("DEBUG", False) is True
     for word in ("0", "false", "No", "off", ""):
-        assert env(DEBUG=word).bool("DEBUG", True) is False
-    assert env().bool("DEBUG", True) is True
+        assert env(DEBUG=word).flag("DEBUG", True) is False
+    assert env().flag("DEBUG", True) is True
 
 
 def test_a_bad_boolean_names_the_variable_and_the_allowed_words() -> None:
     with pytest.raises(ConfigError, match=r"DEBUG='maybe' is not valid: use one of 1/true/yes/on or 0/false/no/off"):
-        env(DEBUG="maybe").bool("DEBUG", False)
+        env(DEBUG="maybe").flag("DEBUG", False)
 
 
 @pytest.mark.parametrize(
     ("raw", "message"),
-    [("ten", "expected a whole number from 10 to 99"), ("5", "from 10 to 99"), ("100", "from 10 to 99"), ("1.5", "whole")],
+    [
+        ("ten", "expected a whole number from 10 to 99"),
+        ("5", "from 10 to 99"),
+        ("100", "from 10 to 99"),
+        ("1.5", "whole"),
+    ],
 )
 def test_integers_are_checked_against_their_bounds(raw: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        env(LIMIT=raw).int("LIMIT", 20, minimum=10, maximum=99)
-    assert env(LIMIT="42").int("LIMIT", 20, minimum=10, maximum=99) == 42
+        env(LIMIT=raw).integer("LIMIT", 20, minimum=10, maximum=99)
+    assert env(LIMIT="42").integer("LIMIT", 20, minimum=10, maximum=99) == 42
 
 
 def test_lists_are_comma_separated_and_trimmed() -> None:
-    assert env(ALLOWED_HOSTS=" crm.example.com, ,localhost ").list("ALLOWED_HOSTS", []) == ["crm.example.com", "localhost"]
-    assert env().list("ALLOWED_HOSTS", ["x"]) == ["x"]
+    assert env(ALLOWED_HOSTS=" crm.example.com, ,localhost ").items("ALLOWED_HOSTS", []) == [
+        "crm.example.com",
+        "localhost",
+    ]
+    assert env().items("ALLOWED_HOSTS", ["x"]) == ["x"]
 
 
 def test_choices_list_what_is_allowed() -> None:
@@ -134,7 +142,10 @@ def test_a_soft_time_limit_above_the_hard_limit_is_refused() -> None:
 
 def test_good_production_settings_start() -> None:
     result = run_check(
-        DEBUG="0", SECRET_KEY="k" * 60, ERPSYNC_FERNET_KEYS=Fernet.generate_key().decode(), ALLOWED_HOSTS="crm.example.com"
+        DEBUG="0",
+        SECRET_KEY="k" * 60,
+        ERPSYNC_FERNET_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="crm.example.com",
     )
     assert result.returncode == 0, result.stderr
     assert "erpsync.W001" not in result.stderr + result.stdout

@@ -12,10 +12,13 @@ from kombu import Connection
 
 from connections.models import WorkerHeartbeat
 from connections.tasks import worker_heartbeat
+from erpsync_admin.celery import app
 
 from .conftest import database_url, port_open, require_service, venv_bin, wait_for
 
-REDIS_URL = settings.CELERY_BROKER_URL if settings.CELERY_BROKER_URL.startswith("redis") else "redis://127.0.0.1:6379/15"
+REDIS_URL = (
+    settings.CELERY_BROKER_URL if settings.CELERY_BROKER_URL.startswith("redis") else "redis://127.0.0.1:6379/15"
+)
 
 
 @pytest.fixture(params=["embedded", "redis"])
@@ -40,7 +43,7 @@ def test_a_worker_process_runs_a_queued_job_that_writes_a_row(start_process: Any
     queue = f"test-{uuid.uuid4().hex[:8]}"
     worker = start_worker(start_process, broker_url, queue, hostname=queue)
     with Connection(broker_url) as conn:
-        worker_heartbeat.apply_async(queue=queue, connection=conn)
+        app.send_task(worker_heartbeat.name, queue=queue, connection=conn)
     try:
         heartbeat = wait_for(
             lambda: WorkerHeartbeat.objects.filter(hostname__startswith=f"{queue}@").first(), 60, "the heartbeat row"

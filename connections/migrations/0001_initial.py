@@ -4,36 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ErpSyncAccess',
+            name="ErpSyncAccess",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
             ],
             options={
-                'permissions': [('use_erp_sync', 'ERP sync user licence: sees the ERP tab'), ('manage_erp_sync', 'Administers ERP sync: connectors, connections and mappings')],
-                'managed': False,
-                'default_permissions': (),
+                "permissions": [
+                    ("use_erp_sync", "ERP sync user licence: sees the ERP tab"),
+                    ("manage_erp_sync", "Administers ERP sync: connectors, connections and mappings"),
+                ],
+                "managed": False,
+                "default_permissions": (),
             },
         ),
         migrations.CreateModel(
-            name='WorkerHeartbeat',
+            name="WorkerHeartbeat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('hostname', models.CharField(max_length=200, unique=True, verbose_name='worker')),
-                ('last_seen', models.DateTimeField(verbose_name='last seen')),
-                ('jobs_run', models.PositiveBigIntegerField(default=0, verbose_name='heartbeats')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("hostname", models.CharField(max_length=200, unique=True, verbose_name="worker")),
+                ("last_seen", models.DateTimeField(verbose_name="last seen")),
+                ("jobs_run", models.PositiveBigIntegerField(default=0, verbose_name="heartbeats")),
             ],
             options={
-                'verbose_name': 'worker heartbeat',
-                'verbose_name_plural': 'worker heartbeats',
-                'ordering': ['-last_seen'],
+                "verbose_name": "worker heartbeat",
+                "verbose_name_plural": "worker heartbeats",
+                "ordering": ["-last_seen"],
             },
         ),
     ]
