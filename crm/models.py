@@ -19,7 +19,11 @@ class WebsiteField(models.URLField):
 
     def formfield(self, form_class: Any = None, choices_form_class: Any = None, **kwargs: Any) -> Any:
         kwargs.setdefault("assume_scheme", "https")
-        return super().formfield(form_class=form_class, choices_form_class=choices_form_class, **kwargs)
+        if form_class is not None:
+            kwargs["form_class"] = form_class
+        if choices_form_class is not None:
+            kwargs["choices_form_class"] = choices_form_class
+        return super().formfield(**kwargs)
 
 
 class ListItem(models.Model):
