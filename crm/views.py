@@ -21,6 +21,12 @@ from .forms import CompanyForm, ContactForm, ProjectForm
 from .models import Company, Contact, Project
 
 StrOrPromise = str | Promise
+# Whole phrases, not "New" + noun: Swedish nouns take different articles (nytt företag, ny kontakt).
+NEW_LABELS: dict[str, StrOrPromise] = {
+    "company": gettext_lazy("New company"),
+    "contact": gettext_lazy("New contact"),
+    "project": gettext_lazy("New project"),
+}
 
 
 class RecordViewMixin(LoginRequiredMixin, PermissionRequiredMixin):
@@ -47,6 +53,7 @@ class RecordViewMixin(LoginRequiredMixin, PermissionRequiredMixin):
             verbose_name=opts.verbose_name,
             verbose_name_plural=opts.verbose_name_plural,
             list_url_name=f"crm:{self.section}-list",
+            new_label=NEW_LABELS[self.section],
             can_add=user.has_perm(f"{opts.app_label}.add_{opts.model_name}"),
             can_change=user.has_perm(f"{opts.app_label}.change_{opts.model_name}"),
         )
