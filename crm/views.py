@@ -21,12 +21,74 @@ from .forms import CompanyForm, ContactForm, ProjectForm
 from .models import Company, Contact, Project
 
 StrOrPromise = str | Promise
+Sections = list[tuple[StrOrPromise, list[str]]]  # (heading, field names) as shown on pages and forms
 # Whole phrases, not "New" + noun: Swedish nouns take different articles (nytt företag, ny kontakt).
 NEW_LABELS: dict[str, StrOrPromise] = {
     "company": gettext_lazy("New company"),
     "contact": gettext_lazy("New contact"),
     "project": gettext_lazy("New project"),
 }
+
+
+COMPANY_SECTIONS: Sections = [
+    (gettext_lazy("Company"), ["name", "department", "number1", "number2", "category", "business", "vat_no"]),
+    (gettext_lazy("Contact information"), ["phone", "fax", "email", "url"]),
+    (
+        gettext_lazy("Postal address"),
+        [
+            "postal_address1",
+            "postal_address2",
+            "postal_address3",
+            "postal_zip",
+            "postal_city",
+            "postal_county",
+            "postal_state",
+            "country",
+        ],
+    ),
+    (
+        gettext_lazy("Street address"),
+        [
+            "street_address1",
+            "street_address2",
+            "street_address3",
+            "street_zip",
+            "street_city",
+            "street_county",
+            "street_state",
+        ],
+    ),
+]
+
+
+CONTACT_SECTIONS: Sections = [
+    (
+        gettext_lazy("Contact"),
+        ["company", "first_name", "middle_name", "last_name", "title", "position", "number", "birth_date"],
+    ),
+    (
+        gettext_lazy("Contact information"),
+        ["email", "phone_direct", "phone_mobile", "phone_private", "phone_other", "url"],
+    ),
+    (
+        gettext_lazy("Postal address"),
+        [
+            "postal_address1",
+            "postal_address2",
+            "postal_address3",
+            "postal_zip",
+            "postal_city",
+            "postal_county",
+            "postal_state",
+            "postal_country",
+        ],
+    ),
+]
+
+
+PROJECT_SECTIONS: Sections = [
+    (gettext_lazy("Project"), ["company", "name", "number", "project_type", "end_date", "url", "text"]),
+]
 
 
 class RecordViewMixin(LoginRequiredMixin, PermissionRequiredMixin):
@@ -106,7 +168,7 @@ def _resolve(record: Model, path: str) -> Any:
 class RecordDetailView(RecordViewMixin, generic.DetailView):
     """A record page: the tab bar, with the Details tab or a registered tab's body."""
 
-    sections: ClassVar[list[tuple[Any, list[str]]]]
+    sections: ClassVar[Sections]
     related: ClassVar[tuple[str, ...]] = ()
     template_name = "crm/record_detail.html"
 
@@ -156,6 +218,15 @@ class RecordDetailView(RecordViewMixin, generic.DetailView):
 class RecordFormMixin(RecordViewMixin):
     form_class: Any
     template_name: Any = "crm/record_form.html"
+    sections: ClassVar[Sections]
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        form = context["form"]
+        context["form_sections"] = [
+            (title, [form[name] for name in names if name in form.fields]) for title, names in self.sections
+        ]
+        return context
 
     def form_valid(self, form: ModelForm) -> HttpResponse:
         response = super().form_valid(form)  # type: ignore[misc]
@@ -202,35 +273,7 @@ class CompanyDetail(RecordDetailView):
     model = Company
     section = "company"
     related = ("country", "business", "category")
-    sections = [
-        (gettext_lazy("Company"), ["name", "department", "number1", "number2", "category", "business", "vat_no"]),
-        (gettext_lazy("Contact information"), ["phone", "fax", "email", "url"]),
-        (
-            gettext_lazy("Postal address"),
-            [
-                "postal_address1",
-                "postal_address2",
-                "postal_address3",
-                "postal_zip",
-                "postal_city",
-                "postal_county",
-                "postal_state",
-                "country",
-            ],
-        ),
-        (
-            gettext_lazy("Street address"),
-            [
-                "street_address1",
-                "street_address2",
-                "street_address3",
-                "street_zip",
-                "street_city",
-                "street_county",
-                "street_state",
-            ],
-        ),
-    ]
+    sections = COMPANY_SECTIONS
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
@@ -241,12 +284,14 @@ class CompanyDetail(RecordDetailView):
 
 
 class CompanyCreate(RecordCreateView):
+    sections = COMPANY_SECTIONS
     model = Company
     section = "company"
     form_class = CompanyForm
 
 
 class CompanyUpdate(RecordUpdateView):
+    sections = COMPANY_SECTIONS
     model = Company
     section = "company"
     form_class = CompanyForm
@@ -273,38 +318,18 @@ class ContactDetail(RecordDetailView):
     model = Contact
     section = "contact"
     related = ("company", "position", "postal_country")
-    sections = [
-        (
-            gettext_lazy("Contact"),
-            ["company", "first_name", "middle_name", "last_name", "title", "position", "number", "birth_date"],
-        ),
-        (
-            gettext_lazy("Contact information"),
-            ["email", "phone_direct", "phone_mobile", "phone_private", "phone_other", "url"],
-        ),
-        (
-            gettext_lazy("Postal address"),
-            [
-                "postal_address1",
-                "postal_address2",
-                "postal_address3",
-                "postal_zip",
-                "postal_city",
-                "postal_county",
-                "postal_state",
-                "postal_country",
-            ],
-        ),
-    ]
+    sections = CONTACT_SECTIONS
 
 
 class ContactCreate(RecordCreateView):
+    sections = CONTACT_SECTIONS
     model = Contact
     section = "contact"
     form_class = ContactForm
 
 
 class ContactUpdate(RecordUpdateView):
+    sections = CONTACT_SECTIONS
     model = Contact
     section = "contact"
     form_class = ContactForm
@@ -331,18 +356,18 @@ class ProjectDetail(RecordDetailView):
     model = Project
     section = "project"
     related = ("company", "project_type")
-    sections = [
-        (gettext_lazy("Project"), ["company", "name", "number", "project_type", "end_date", "url", "text"]),
-    ]
+    sections = PROJECT_SECTIONS
 
 
 class ProjectCreate(RecordCreateView):
+    sections = PROJECT_SECTIONS
     model = Project
     section = "project"
     form_class = ProjectForm
 
 
 class ProjectUpdate(RecordUpdateView):
+    sections = PROJECT_SECTIONS
     model = Project
     section = "project"
     form_class = ProjectForm

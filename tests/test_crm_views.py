@@ -187,3 +187,14 @@ def test_a_tab_is_hidden_from_users_it_is_not_for(history_tab: Any, client: Any)
 def test_two_tabs_with_one_slug_are_refused(history_tab: Any) -> None:
     with pytest.raises(ValueError, match="already registered"):
         tabs.register_tab(tabs.RecordTab(slug="history", label="Other", view=_history_tab), Company)
+
+
+@pytest.mark.parametrize("prefix", ["company", "contact", "project"])
+def test_every_form_field_is_shown_in_one_of_the_page_sections(as_user: Any, licensed_user: Any, prefix: str) -> None:
+    from crm import views
+
+    view = {"company": views.CompanyCreate, "contact": views.ContactCreate, "project": views.ProjectCreate}[prefix]
+    shown = [name for _title, names in view.sections for name in names]
+    assert sorted(shown) == sorted(view.form_class._meta.fields)
+    page = as_user(licensed_user).get(reverse(f"crm:{prefix}-create")).content.decode()
+    assert page.count("<fieldset") == len(view.sections)
