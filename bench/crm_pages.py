@@ -1,0 +1,93 @@
+"""How fast the company pages answer with many records.
+
+Usage: .venv/bin/python bench/crm_pages.py [--companies 20000] [--requests 50]
+Uses its own database (var/bench.sqlite3 unless DATABASE_URL is set), prints p50/p95 per page and
+writes them to bench/results/crm_pages.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erpsync_admin.settings")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--companies", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=50)
+    args = parser.parse_args()
+
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from django.test import Client
+
+    from crm.models import Company, Contact
+
+    call_command("migrate", verbosity=0)
+    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    missing = args.companies - Company.objects.count()
+    if missing > 0:
+        start = Company.objects.count()
+        Company.objects.bulk_create(
+            (
+                Company(name=f"Benchmark {start + i:06d} AB", number2=f"B{start + i}", postal_city="Umeå")
+                for i in range(missing)
+            ),
+            batch_size=2000,
+        )
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(User.objects.get(username="anna"))
+    company = Company.objects.filter(contacts__isnull=False).first()
+    assert company is not None
+    pages = {
+        "company list, first page": "/companies/",
+        "company list, last page": f"/companies/?page={(Company.objects.count() + 24) // 25}",
+        "company search (two words)": "/companies/?q=nord+ab",
+        "company page": company.get_absolute_url(),
+        "contact list": "/contacts/",
+    }
+    results = {}
+    for label, url in pages.items():
+        timings = []
+        for _ in range(args.requests):
+            began = time.perf_counter()
+            response = client.get(url)
+            timings.append((time.perf_counter() - began) * 1000)
+            assert response.status_code == 200, (url, response.status_code)
+        timings.sort()
+        results[label] = {
+            "p50_ms": round(statistics.median(timings), 1),
+            "p95_ms": round(timings[int(len(timings) * 0.95) - 1], 1),
+        }
+        print(f"{label:32} p50 {results[label]['p50_ms']:7.1f} ms   p95 {results[label]['p95_ms']:7.1f} ms")
+    from django.db import connection
+
+    summary = {
+        "database": connection.vendor,
+        "companies": Company.objects.count(),
+        "contacts": Contact.objects.count(),
+        "requests_per_page": args.requests,
+        "pages": results,
+    }
+    out = ROOT / "bench" / "results" / "crm_pages.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
