@@ -1,0 +1,4 @@
+"""Demo ERP: a small but realistic ERP with its own SQLite store, served as a Sync Connector.
+
+Run it with ``python -m connectors.demo --port 8001 --secret-file FILE --data demo-erp.sqlite3``.
+"""

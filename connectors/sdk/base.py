@@ -1,0 +1,106 @@
+"""The base class a connector implements, one method per protocol operation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .. import protocol as p
+
+if TYPE_CHECKING:
+    from .app import Context
+
+
+class ConnectorFailure(Exception):
+    """Raise from an operation to answer with an error envelope (HTTP 200, ok=false).
+
+    ``user`` is shown to people: a string (English) or a mapping of language to text.
+    """
+
+    def __init__(
+        self,
+        code: p.ErrorCode,
+        user: str | dict[str, str],
+        technical: str = "",
+        *,
+        retry_after: float | None = None,
+    ) -> None:
+        self.code = code
+        self.user = {"en": user} if isinstance(user, str) else dict(user)
+        self.technical = technical
+        self.retry_after = retry_after
+        super().__init__(technical or next(iter(self.user.values()), code.value))
+
+
+def _unsupported(operation: str) -> ConnectorFailure:
+    return ConnectorFailure(
+        p.ErrorCode.UNSUPPORTED_OPERATION,
+        f"This connector does not support {operation}.",
+        f"{operation} is not implemented by this connector",
+    )
+
+
+class Connector:
+    """A Sync Connector. Each method receives the validated request and a :class:`Context`
+    (the caller's language, and ``notice()`` for ok_with_info / warning answers) and returns the
+    operation's data model. Operations left out answer ``unsupported_operation``."""
+
+    name = "Unnamed connector"
+    version = "0"
+
+    def get_config_data(self, request: p.GetConfigDataRequest, context: Context) -> p.FieldsData:
+        raise _unsupported("GetConfigData")
+
+    def test_config_data(self, request: p.TestConfigDataRequest, context: Context) -> p.Empty:
+        raise _unsupported("TestConfigData")
+
+    def save_connection(self, request: p.SaveConnectionRequest, context: Context) -> p.Empty:
+        raise _unsupported("SaveConnection")
+
+    def test_connection(self, request: p.TestConnectionRequest, context: Context) -> p.Empty:
+        raise _unsupported("TestConnection")
+
+    def delete_connection(self, request: p.DeleteConnectionRequest, context: Context) -> p.Empty:
+        raise _unsupported("DeleteConnection")
+
+    def get_supported_actor_types(self, request: p.GetSupportedActorTypesRequest, context: Context) -> p.ActorTypesData:
+        raise _unsupported("GetSupportedActorTypes")
+
+    def get_supported_actor_type_fields(
+        self, request: p.GetSupportedActorTypeFieldsRequest, context: Context
+    ) -> p.FieldsData:
+        raise _unsupported("GetSupportedActorTypeFields")
+
+    def get_searchable_fields(self, request: p.GetSearchableFieldsRequest, context: Context) -> p.FieldKeysData:
+        raise _unsupported("GetSearchableFields")
+
+    def get_actors(self, request: p.GetActorsRequest, context: Context) -> p.ActorsData:
+        raise _unsupported("GetActors")
+
+    def search_actors(self, request: p.SearchActorsRequest, context: Context) -> p.SearchData:
+        raise _unsupported("SearchActors")
+
+    def search_actors_advanced(self, request: p.SearchActorsAdvancedRequest, context: Context) -> p.SearchData:
+        raise _unsupported("SearchActorsAdvanced")
+
+    def search_actor_by_parent(self, request: p.SearchActorByParentRequest, context: Context) -> p.SearchData:
+        raise _unsupported("SearchActorByParent")
+
+    def create_actor(self, request: p.CreateActorRequest, context: Context) -> p.ActorData:
+        raise _unsupported("CreateActor")
+
+    def save_actors(self, request: p.SaveActorsRequest, context: Context) -> p.SaveActorsData:
+        raise _unsupported("SaveActors")
+
+    def get_list(self, request: p.GetListRequest, context: Context) -> p.ListData:
+        raise _unsupported("GetList")
+
+    def get_list_items(self, request: p.GetListItemsRequest, context: Context) -> p.ListData:
+        raise _unsupported("GetListItems")
+
+    def get_actors_by_timestamp(self, request: p.GetActorsByTimestampRequest, context: Context) -> p.FeedData:
+        raise _unsupported("GetActorsByTimestamp")
+
+
+def method_name(operation: str) -> str:
+    """GetActorsByTimestamp → get_actors_by_timestamp."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")
