@@ -249,7 +249,7 @@ class ConnectionClient:
         self._config = config
 
     def _call(self, operation: str, **fields: Any) -> Result[Any]:
-        request = p.OPERATIONS[operation].request(connection_id=self.connection_id, **fields)
+        request = p.OPERATIONS[operation].request.model_validate({"connection_id": self.connection_id, **fields})
         try:
             return self.client.call(operation, request)
         except UnknownConnection:

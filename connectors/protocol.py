@@ -483,9 +483,10 @@ def restriction_matches(field_type: FieldType, operator: str, values: list[Value
         return low is not None and high is not None and low <= a <= high
     if operator in ("begins", "not_begins", "contains", "not_contains", "ends", "not_ends"):
         text, needle = str(a), str(first or "")
-        hit = {"begins": text.startswith, "contains": text.__contains__, "ends": text.endswith}[
-            operator.removeprefix("not_")
-        ](needle)
+        base = operator.removeprefix("not_")
+        hit = (
+            text.startswith(needle) if base == "begins" else text.endswith(needle) if base == "ends" else needle in text
+        )
         return not hit if operator.startswith("not_") else hit
     if first is None:
         return False
@@ -512,7 +513,7 @@ def openapi_document(title: str = "erpsync connector", version: str = PROTOCOL_V
         [(model, "validation") for model in dict.fromkeys(models)], ref_template="#/components/schemas/{model}"
     )
     schemas = top.get("$defs", {})
-    security = [{"signature": [], "timestamp": [], "nonce": []}]
+    security: list[dict[str, list[str]]] = [{"signature": [], "timestamp": [], "nonce": []}]
     paths: dict[str, Any] = {}
     for op in OPERATIONS.values():
         answer = {

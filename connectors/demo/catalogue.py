@@ -11,7 +11,7 @@ def f(key: str, label: str, kind: FieldType, access: FieldAccess = N, **extra: o
     return FieldInfo(key=key, label=label, type=kind, access=access, **extra)  # type: ignore[arg-type]
 
 
-T, I, D, C, L, DT, DTT = (FieldType.TEXT, FieldType.INTEGER, FieldType.DOUBLE, FieldType.CHECKBOX, FieldType.LIST,
+T, INT, D, C, L, DT, DTT = (FieldType.TEXT, FieldType.INTEGER, FieldType.DOUBLE, FieldType.CHECKBOX, FieldType.LIST,
                           FieldType.DATE, FieldType.DATETIME)  # fmt: skip
 
 # The configuration screen has one field of every type, as the original's sample connector does.
@@ -20,7 +20,7 @@ CONFIG_FIELDS = [
       FieldType.LABEL),
     f("client_name", "Client name", T, M, description="Shown in logs to tell connections apart.", max_length=60),
     f("api_key", "API key", FieldType.PASSWORD, M, description="The key Demo ERP was started with (--api-key)."),
-    f("company_number", "Company number", I, M, default=1, description="Demo ERP has one company: 1."),
+    f("company_number", "Company number", INT, M, default=1, description="Demo ERP has one company: 1."),
     f("vat_rate", "Standard VAT rate (%)", D, default=25.0, description="Used on new customers' invoices."),
     f("default_currency", "Default currency", L, list_name="currencies", default="SEK",
       description="Given to new customers and suppliers created from the CRM."),
@@ -56,7 +56,7 @@ FIELDS: dict[ActorType, list[FieldInfo]] = {
         *ORGANISATION_COMMON,
         f("CUSTOMER_GROUP", "Customer group", L, list_name="customer_groups"),
         f("CREDIT_LIMIT", "Credit limit", D),
-        f("INVOICE_COUNT", "Invoices", I, R),
+        f("INVOICE_COUNT", "Invoices", INT, R),
         f("BALANCE", "Balance due", D, R),
         f("CUSTOMER_SINCE", "Customer since", DT, R),
         f("LAST_INVOICE", "Last invoiced", DTT, R),
@@ -87,7 +87,7 @@ FIELDS: dict[ActorType, list[FieldInfo]] = {
         f("STARTDATE", "Start date", DT),
         f("ENDDATE", "End date", DT),
         f("BUDGET", "Budget", D),
-        f("HOURS_LOGGED", "Hours logged", I, R),
+        f("HOURS_LOGGED", "Hours logged", INT, R),
     ],
 }
 FIELD_INDEX = {actor_type: {field.key: field for field in fields} for actor_type, fields in FIELDS.items()}

@@ -254,6 +254,7 @@ class DemoConnector(Connector):
         config = self._config(request.connection_id)
         keep = self._projection(request.actor_type, request.field_keys)
         where, params = "actor_type = ?", [request.actor_type.value]
+        params_any: list[Any] = params
         lower_bounds = []
         if config.get("sync_from"):
             lower_bounds.append(_micros(datetime.fromisoformat(str(config["sync_from"])).replace(tzinfo=UTC)))
@@ -266,14 +267,14 @@ class DemoConnector(Connector):
             except (ValueError, KeyError, TypeError) as e:
                 raise ConnectorFailure(E.INVALID_REQUEST, "The change feed cursor is not valid.", str(e)) from e
             where += " AND (modified_us, key) > (?, ?)"
-            params += [modified, key]
+            params_any += [modified, key]
         elif request.updated_on_or_after is not None:
             lower_bounds.append(_micros(request.updated_on_or_after))
         if lower_bounds:
             where += " AND modified_us >= ?"
-            params.append(max(lower_bounds))
+            params_any.append(max(lower_bounds))
         with self.store.read() as db:
-            rows = Store.select(db, where, params, "modified_us, key", request.page_size + 1)
+            rows = Store.select(db, where, params_any, "modified_us, key", request.page_size + 1)
         page = rows[: request.page_size]
         if page:
             last = page[-1]

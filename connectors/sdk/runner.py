@@ -12,7 +12,7 @@ from pathlib import Path
 from .app import ConnectorApp
 from .base import Connector
 
-SECRET_ENV = "ERPSYNC_CONNECTOR_SECRET"
+SECRET_ENV = "ERPSYNC_CONNECTOR_SECRET"  # noqa: S105  (the variable's name)
 
 
 def serve(app: ConnectorApp, host: str = "127.0.0.1", port: int = 8001, threads: int = 8) -> None:
