@@ -1,0 +1,246 @@
+"""The connector client against real misbehaving servers on loopback: every failure is named, in time."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+
+from connectors import protocol as p
+from connectors.client import (
+    ConnectorClient,
+    ConnectorRejected,
+    ConnectorTimeout,
+    ConnectorUnreachable,
+    ProtocolError,
+    Timeouts,
+    UnknownConnection,
+)
+
+from ..conftest import free_port
+from .servers import answer, serving, trickle
+
+FAST = Timeouts(connect=2, read=1, total=3)
+
+
+def envelope(**fields: Any) -> bytes:
+    return json.dumps({"ok": True, "state": "ok", **fields}).encode()
+
+
+def call(url: str, timeouts: Timeouts = FAST, **kwargs: Any) -> Any:
+    with ConnectorClient(url, "shared-secret-123456", timeouts=timeouts, **kwargs) as client:
+        return client.get_config_data()
+
+
+def test_a_closed_port_is_unreachable_and_worth_retrying() -> None:
+    with pytest.raises(ConnectorUnreachable) as error:
+        call(f"http://127.0.0.1:{free_port()}")
+    assert error.value.permanent is False
+    assert "cannot reach" in str(error.value) and "GetConfigData" in str(error.value)
+
+
+def test_a_hanging_connector_times_out_within_the_read_timeout() -> None:
+    def hang(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        time.sleep(5)
+        start_response("200 OK", [])
+        return [b""]
+
+    with serving(hang) as url:
+        started = time.monotonic()
+        with pytest.raises(ConnectorTimeout) as error:
+            call(url)
+        assert time.monotonic() - started < 3
+    assert error.value.permanent is False
+
+
+def test_a_slow_trickle_is_cut_off_at_the_total_deadline() -> None:
+    with serving(answer("200 OK", trickle(chunks=40, pause=0.2))) as url:
+        started = time.monotonic()
+        with pytest.raises(ConnectorTimeout, match="no complete answer within 3 s"):
+            call(url)
+        assert time.monotonic() - started < 4.5
+
+
+def test_a_500_with_an_html_page_is_a_protocol_error_quoting_the_body() -> None:
+    page = b"<html><body><h1>Internal Server Error</h1></body></html>"
+    with serving(answer("500 Internal Server Error", page, "text/html")) as url, pytest.raises(ProtocolError) as error:
+        call(url)
+    assert "HTTP 500 with a body that is not JSON: '<html><body><h1>Internal Server Error" in str(error.value)
+    assert error.value.permanent is True
+
+
+def test_invalid_json_is_named() -> None:
+    with serving(answer("200 OK", b'{"ok": true, "state": ')) as url, pytest.raises(ProtocolError, match="not JSON"):
+        call(url)
+
+
+def test_a_missing_envelope_field_is_named() -> None:
+    with serving(answer("200 OK", b'{"state": "ok", "data": {}}')) as url, pytest.raises(ProtocolError) as error:
+        call(url)
+    assert "ok: Field required" in str(error.value)
+
+
+def test_a_wrongly_typed_field_in_the_data_is_named_with_its_path() -> None:
+    data = {"fields": [{"key": "api_key", "label": "API key", "type": "password"},
+                       {"key": "port", "label": "Port", "type": "integer", "max_length": "ten"}]}  # fmt: skip
+    with serving(answer("200 OK", envelope(data=data))) as url, pytest.raises(ProtocolError) as error:
+        call(url)
+    assert "data.fields.1.max_length: Input should be a valid integer" in str(error.value)
+
+
+def test_an_unknown_field_type_is_refused() -> None:
+    data = {"fields": [{"key": "x", "label": "X", "type": "colour"}]}
+    with (
+        serving(answer("200 OK", envelope(data=data))) as url,
+        pytest.raises(ProtocolError, match=r"data\.fields\.0\.type"),
+    ):
+        call(url)
+
+
+def test_an_answer_over_the_size_limit_is_refused_without_reading_it_all() -> None:
+    huge = b'{"ok": true, "state": "ok", "data": {"fields": [], "x": "' + b"a" * (50 * 1024 * 1024) + b'"}}'
+    with serving(answer("200 OK", huge)) as url:
+        started = time.monotonic()
+        with pytest.raises(ProtocolError, match=r"the answer is \d+ bytes; the limit is 16777216"):
+            call(url, Timeouts(connect=2, read=5, total=10))
+        assert time.monotonic() - started < 5
+
+
+def test_an_undeclared_huge_answer_is_cut_off_while_streaming() -> None:
+    def chunks() -> Iterable[bytes]:
+        yield b'{"ok": true, "state": "ok", "data": {"x": "'
+        for _ in range(60):
+            yield b"a" * (1024 * 1024)
+
+    with serving(answer("200 OK", chunks())) as url, pytest.raises(ProtocolError, match="more than 1048576 bytes"):
+        call(url, Timeouts(connect=2, read=5, total=10), max_response_bytes=1024 * 1024)
+
+
+def test_a_redirect_is_not_followed() -> None:
+    with (
+        serving(answer("302 Found", b"", headers=[("Location", "http://127.0.0.1:1/elsewhere")])) as url,
+        pytest.raises(
+            ProtocolError, match=re.escape("redirected to http://127.0.0.1:1/elsewhere; connectors must not redirect")
+        ),
+    ):
+        call(url)
+
+
+def test_an_ok_envelope_with_an_error_status_is_a_protocol_error() -> None:
+    with (
+        serving(answer("500 Internal Server Error", envelope(data={"fields": []}))) as url,
+        pytest.raises(ProtocolError),
+    ):
+        call(url)
+
+
+def test_a_contradictory_envelope_is_a_protocol_error() -> None:
+    body = json.dumps({"ok": True, "state": "error", "error_code": "internal_error"}).encode()
+    with serving(answer("200 OK", body)) as url, pytest.raises(ProtocolError, match="contradicts state=error"):
+        call(url)
+
+
+def test_an_error_envelope_carries_the_explanations_for_people() -> None:
+    body = json.dumps({
+        "ok": False, "state": "error", "error_code": "invalid_config",
+        "user_explanation": {"en": "The API key is wrong.", "sv": "API-nyckeln är fel."},
+        "technical_explanation": "401 from upstream",
+    }).encode()  # fmt: skip
+    with serving(answer("200 OK", body)) as url, pytest.raises(ConnectorRejected) as error:
+        call(url)
+    assert error.value.error_code == p.ErrorCode.INVALID_CONFIG and error.value.permanent
+    assert (
+        error.value.user_text("sv") == "API-nyckeln är fel." and error.value.user_text("de") == "The API key is wrong."
+    )
+    assert "401 from upstream" in str(error.value)
+
+
+@pytest.mark.parametrize(("code", "permanent"), [("unavailable", False), ("rate_limited", False), ("conflict", False),
+                                                 ("validation_failed", True), ("internal_error", True)])  # fmt: skip
+def test_transient_error_codes_are_marked_for_retry(code: str, permanent: bool) -> None:
+    body = json.dumps({"ok": False, "state": "error", "error_code": code, "retry_after": 2}).encode()
+    with serving(answer("200 OK", body)) as url, pytest.raises(ConnectorRejected) as error:
+        call(url)
+    assert error.value.permanent is permanent and error.value.retry_after == 2
+
+
+def test_an_unknown_connection_is_saved_again_and_the_call_retried_once() -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    known: set[str] = set()
+
+    def connector(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = json.loads(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])))
+        calls.append((environ["PATH_INFO"], request))
+        start_response("200 OK", [("Content-Type", "application/json")])
+        if environ["PATH_INFO"] == "/v1/save-connection":
+            known.add(request["connection_id"])
+            return [envelope(data={})]
+        if request["connection_id"] not in known:
+            return [json.dumps({"ok": False, "state": "error", "error_code": "unknown_connection"}).encode()]
+        return [envelope(data={"actor_types": ["Customer"]})]
+
+    connection_id = str(uuid.uuid4())
+    with serving(connector) as url, ConnectorClient(url, "shared-secret-123456", timeouts=FAST) as client:
+        conn = client.connection(connection_id, lambda: {"api_key": "k"})
+        assert conn.supported_actor_types() == [p.ActorType.CUSTOMER]
+        assert [path for path, _ in calls] == [
+            "/v1/get-supported-actor-types", "/v1/save-connection", "/v1/get-supported-actor-types",
+        ]  # fmt: skip
+        assert calls[1][1] == {"connection_id": connection_id, "config": {"api_key": "k"}}
+        known.clear()
+        calls.clear()
+        # A connector that keeps forgetting gets one resend per call, not a loop.
+        known.add("never")
+
+        def forgetful(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+            calls.append((environ["PATH_INFO"], {}))
+            start_response("200 OK", [("Content-Type", "application/json")])
+            if environ["PATH_INFO"] == "/v1/save-connection":
+                return [envelope(data={})]
+            return [json.dumps({"ok": False, "state": "error", "error_code": "unknown_connection"}).encode()]
+
+    with serving(forgetful) as url, ConnectorClient(url, "shared-secret-123456", timeouts=FAST) as client:
+        with pytest.raises(UnknownConnection):
+            client.connection(connection_id, lambda: {}).supported_actor_types()
+        assert len(calls) == 3
+
+
+def test_every_request_is_signed_and_the_signature_covers_the_body() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def connector(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        seen.append({**environ, "body": environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))})
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [envelope(data={"fields": []})]
+
+    with serving(connector) as url:
+        call(url)
+        call(url)
+    first, second = seen
+    timestamp, nonce = first["HTTP_X_ERPSYNC_TIMESTAMP"], first["HTTP_X_ERPSYNC_NONCE"]
+    expected = p.signature("shared-secret-123456", "POST", "/v1/get-config-data", timestamp, nonce, first["body"])
+    assert first["HTTP_X_ERPSYNC_SIGNATURE"] == expected
+    assert abs(int(timestamp) - time.time()) < 5
+    assert first["HTTP_X_ERPSYNC_NONCE"] != second["HTTP_X_ERPSYNC_NONCE"]
+    assert first["HTTP_USER_AGENT"].startswith("erpsync-connector-client/")
+
+
+def test_keep_alive_reuses_one_connection_for_many_calls() -> None:
+    peers: set[str] = set()
+
+    def connector(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+        peers.add(f"{environ['REMOTE_ADDR']}:{environ['REMOTE_PORT']}")
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [envelope(data={"fields": []})]
+
+    with serving(connector) as url, ConnectorClient(url, "shared-secret-123456", timeouts=FAST) as client:
+        for _ in range(10):
+            client.get_config_data()
+    assert len(peers) == 1
