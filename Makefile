@@ -5,13 +5,14 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+DEMO_PORT ?= $(shell echo $$(( $(PORT) + 1 )))
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help run test setup translations messages lint typecheck check clean
 
 help:
-	@echo "make run    set up .venv, migrate, seed demo data, start web + worker + beat on http://127.0.0.1:$(PORT)/"
+	@echo "make run    set up .venv, migrate, seed demo data, start web + worker + beat + Demo ERP on http://127.0.0.1:$(PORT)/"
 	@echo "make test   run the test suite (set DATABASE_URL / CELERY_BROKER_URL to test on PostgreSQL / Redis)"
 	@echo "make check  ruff, mypy and makemigrations --check"
 
@@ -34,15 +35,16 @@ translations: $(VENV)/.installed-run
 setup: $(VENV)/.installed-run translations
 	mkdir -p var/static
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --no-input -v 0
-	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo
+	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo --demo-connector-url http://127.0.0.1:$(DEMO_PORT)
 
 run: setup
 	@echo ""
 	@echo "  erpsync is starting on http://127.0.0.1:$(PORT)/"
 	@echo "  Log in as admin / demo (or anna, erik, sara, erpadmin; all with password demo)."
-	@echo "  Press Ctrl+C to stop web, worker and beat."
+	@echo "  The Demo ERP connector listens on http://127.0.0.1:$(DEMO_PORT)/v1/ (API key: demo-api-key)."
+	@echo "  Press Ctrl+C to stop web, worker, beat and the connector."
 	@echo ""
-	DEBUG=$${DEBUG:-1} ERPSYNC_PORT=$(PORT) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start
+	DEBUG=$${DEBUG:-1} ERPSYNC_PORT=$(PORT) ERPSYNC_DEMO_PORT=$(DEMO_PORT) PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start
 
 test: $(VENV)/.installed-dev translations
 	DEBUG=$${DEBUG:-1} $(PY) -m pytest $(PYTEST_ARGS)

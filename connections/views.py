@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.views.generic import TemplateView
 
+from connectors.models import SyncConnector
+
 from .models import WorkerHeartbeat, heartbeat_stale_after
 from .permissions import MANAGE_ERP_SYNC
 
@@ -28,6 +30,11 @@ class QuoteSyncTabView(LoginRequiredMixin, PermissionRequiredMixin, TemplateView
 class SyncTab(QuoteSyncTabView):
     tab = "sync"
     template_name = "connections/quote_sync_sync.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["connectors"] = SyncConnector.objects.all()
+        return context
 
 
 class WorkersTab(QuoteSyncTabView):

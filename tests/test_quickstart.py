@@ -14,6 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.client import ConnectorClient, ConnectorError
+
 from .conftest import ROOT, Process, free_port, port_open, wait_for
 
 pytestmark = pytest.mark.slow
@@ -37,6 +39,13 @@ def fresh_copy(target: Path) -> Path:
     return target
 
 
+def _config_fields(connector: ConnectorClient) -> list[str] | None:
+    try:
+        return [field.key for field in connector.get_config_data().data.fields]
+    except ConnectorError:
+        return None
+
+
 def log_in(client: httpx.Client, username: str, password: str) -> httpx.Response:
     form = client.get("/login/")
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
@@ -45,7 +54,7 @@ def log_in(client: httpx.Client, username: str, password: str) -> httpx.Response
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git to list the project's files")
-def test_make_run_serves_the_app_with_demo_data_and_a_working_worker(tmp_path: Path) -> None:
+def test_make_run_serves_the_app_with_demo_data_a_working_worker_and_the_demo_connector(tmp_path: Path) -> None:
     project = fresh_copy(tmp_path / "erpsync")
     port = free_port()
     keep = {"PATH", "HOME", "LANG", "PIP_CACHE_DIR", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"}
@@ -69,6 +78,13 @@ def test_make_run_serves_the_app_with_demo_data_and_a_working_worker(tmp_path: P
             assert "1–25 of 200" in companies.text
             workers: Any = lambda: "Running" in client.get("/settings/quote-sync/workers/").text  # noqa: E731
             wait_for(workers, 90, "the worker to run beat's heartbeat", interval=1)
+            sync_tab = client.get("/settings/quote-sync/sync/").text
+            assert "Demo ERP" in sync_tab and f"http://127.0.0.1:{port + 1}" in sync_tab
+        # The Demo ERP connector runs beside the app and answers with the secret seed_demo registered.
+        secret = (project / "var" / "demo-connector.secret").read_text().strip()
+        with ConnectorClient(f"http://127.0.0.1:{port + 1}", secret) as connector:
+            fields = wait_for(lambda: _config_fields(connector), 30, "the Demo ERP connector")
+            assert "api_key" in fields
         print(f"make run: first run served the login page after {first_run:.0f} s")
     finally:
         os.killpg(app.popen.pid, signal.SIGINT)  # what Ctrl+C sends

@@ -10,6 +10,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
 from django.core.management import call_command
 
+from connectors.models import SyncConnector
 from crm.models import Company, Contact, Project
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +71,17 @@ def test_it_is_deterministic() -> None:
 
     assert demo_data.generate(2026) == demo_data.generate(2026)
     assert demo_data.generate(2026) != demo_data.generate(7)
+
+
+def test_it_registers_the_demo_connector_with_an_encrypted_secret(settings: Any, tmp_path: Any) -> None:
+    settings.VAR_DIR = tmp_path
+    call_command("seed_demo", "--demo-connector-url", "http://127.0.0.1:9101", stdout=StringIO())
+    connector = SyncConnector.objects.get(name="Demo ERP")
+    secret = (tmp_path / "demo-connector.secret").read_text().strip()
+    assert connector.url == "http://127.0.0.1:9101" and connector.secret == secret
+    assert secret not in connector.secret_encrypted and len(secret) >= 32
+    stamp = connector.updated_at
+    call_command("seed_demo", "--demo-connector-url", "http://127.0.0.1:9101", stdout=StringIO())
+    assert SyncConnector.objects.get().updated_at == stamp  # nothing to change
+    call_command("seed_demo", "--demo-connector-url", "http://127.0.0.1:9201", stdout=StringIO())
+    assert SyncConnector.objects.get().url == "http://127.0.0.1:9201"

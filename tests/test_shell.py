@@ -84,3 +84,15 @@ def test_logging_out_needs_a_post_and_ends_the_session(client: Any, licensed_use
 def test_the_health_endpoint_answers_without_login(client: Any) -> None:
     response = client.get(reverse("health"))
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_the_sync_tab_lists_connectors_without_their_secrets(client: Any, admin_user: Any) -> None:
+    from connectors.models import SyncConnector
+
+    connector = SyncConnector(name="Fortnox bridge", url="https://bridge.example.com/erp")
+    connector.set_secret("very-secret-shared-value-123")
+    connector.save()
+    client.force_login(admin_user)
+    page = client.get(reverse("connections:sync")).content.decode()
+    assert "Fortnox bridge" in page and "https://bridge.example.com/erp" in page
+    assert "very-secret-shared-value-123" not in page and connector.secret_encrypted not in page

@@ -1,19 +1,25 @@
-"""Fill the database with demo users, groups and Nordic CRM records; running it again changes nothing."""
+"""Fill the database with demo users, groups, Nordic CRM records and the Demo ERP connector; running it
+again changes nothing."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.db.models import Model
 
+from connectors.models import SyncConnector
 from crm import demo_data
 from crm.models import Business, Category, Company, Contact, Country, Position, Project, ProjectType
 
+DEMO_CONNECTOR = "Demo ERP"
 DEMO_PASSWORD = "demo"  # noqa: S105  (demo accounts only; printed by make run)
 
 CRM_VIEW = ["crm.view_company", "crm.view_contact", "crm.view_project"]
@@ -40,9 +46,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--seed", type=int, default=2026, help="Random seed; the same seed gives the same data.")
+        parser.add_argument(
+            "--demo-connector-url",
+            default="http://127.0.0.1:8001",
+            help="Where the Demo ERP connector listens (make run starts it on the app's port + 1).",
+        )
 
     @transaction.atomic
-    def handle(self, *args: Any, seed: int, **options: Any) -> None:
+    def handle(self, *args: Any, seed: int, demo_connector_url: str, **options: Any) -> None:
+        self.register_demo_connector(demo_connector_url)
         self.seed_groups_and_users()
         lists = self.seed_lists()
         created = self.seed_records(demo_data.generate(seed), lists)
@@ -57,6 +69,20 @@ class Command(BaseCommand):
                 )
             )
         )
+
+    def register_demo_connector(self, url: str) -> None:
+        """Register Demo ERP as a Sync Connector, sharing a development secret kept in var/."""
+        secret_file = Path(settings.VAR_DIR) / "demo-connector.secret"
+        if not secret_file.exists():
+            secret_file.parent.mkdir(parents=True, exist_ok=True)
+            secret_file.write_text(secrets.token_urlsafe(32))
+            secret_file.chmod(0o600)
+        secret = secret_file.read_text().strip()
+        connector = SyncConnector.objects.filter(name=DEMO_CONNECTOR).first() or SyncConnector(name=DEMO_CONNECTOR)
+        if connector.pk is None or connector.url != url or connector.secret != secret:
+            connector.url = url
+            connector.set_secret(secret)
+            connector.save()
 
     def seed_groups_and_users(self) -> None:
         for group_name, perm_names in GROUPS.items():
