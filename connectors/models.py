@@ -30,7 +30,7 @@ class SyncConnector(models.Model):
     deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True, editable=False)
 
     objects = LiveConnectorManager()
-    all_objects = models.Manager()
+    all_objects = models.Manager()  # noqa: DJ012  (a manager, not a field)
 
     class Meta:
         verbose_name = _("Sync Connector")
