@@ -8,7 +8,6 @@ retry can help.
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -145,16 +144,13 @@ class ConnectorClient:
                 f"the request is {len(body)} bytes; the limit is {p.MAX_REQUEST_BYTES}", operation=operation
             )
         status, raw = self._post(op.path, body, operation, language or self.language)
-        envelope = self._parse_envelope(status, raw, operation)
+        envelope = self._parse_envelope(status, raw, operation, p.envelope_for(op.response))
         if not envelope.ok:
             cls = UnknownConnection if envelope.error_code == p.ErrorCode.UNKNOWN_CONNECTION else ConnectorRejected
             raise cls(envelope, operation=operation, status=status)
         if status != 200:
             raise ProtocolError(f"HTTP {status} with an ok envelope; ok answers must be HTTP 200", operation=operation)
-        try:
-            data = op.response.model_validate(envelope.data or {}, strict=False)
-        except ValidationError as e:
-            raise ProtocolError(_describe(e, "data"), operation=operation) from e
+        data = envelope.data if envelope.data is not None else _empty_data(op.response, operation)
         _check_datetimes_have_zones(data, operation)
         return Result(data=data, envelope=envelope)
 
@@ -201,17 +197,18 @@ class ConnectorClient:
         amount = f"more than {self.max_response_bytes}" if at_least else str(size)
         return f"the answer is {amount} bytes; the limit is {self.max_response_bytes}"
 
-    def _parse_envelope(self, status: int, raw: bytes, operation: str) -> p.Envelope:
+    def _parse_envelope(self, status: int, raw: bytes, operation: str, envelope_type: type[p.Envelope]) -> Any:
         try:
-            decoded = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            start = raw[:80].decode("utf-8", "replace").strip()
-            raise ProtocolError(f"HTTP {status} with a body that is not JSON: {start!r}", operation=operation) from e
-        if not isinstance(decoded, dict):
-            raise ProtocolError(f"HTTP {status}: the answer is JSON but not an object", operation=operation)
-        try:
-            envelope = p.Envelope.model_validate(decoded)
+            envelope = envelope_type.model_validate_json(raw)
         except ValidationError as e:
+            first = e.errors()[0]
+            if first["type"] == "json_invalid":
+                start = raw[:80].decode("utf-8", "replace").strip()
+                raise ProtocolError(
+                    f"HTTP {status} with a body that is not JSON: {start!r}", operation=operation
+                ) from e
+            if first["type"] == "model_type" and not first["loc"]:
+                raise ProtocolError(f"HTTP {status}: the answer is JSON but not an object", operation=operation) from e
             raise ProtocolError(f"HTTP {status}: {_describe(e, '')}", operation=operation) from e
         if envelope.ok == (envelope.state == p.State.ERROR):
             raise ProtocolError(f"ok={envelope.ok} contradicts state={envelope.state.value}", operation=operation)
@@ -381,6 +378,13 @@ class ConnectionClient:
                     "next_cursor did not advance although has_more is true", operation="GetActorsByTimestamp"
                 )
             cursor = page.next_cursor
+
+
+def _empty_data(data_type: type[p.Data], operation: str) -> p.Data:
+    try:
+        return data_type()
+    except ValidationError as e:
+        raise ProtocolError("data: missing in an ok answer", operation=operation) from e
 
 
 def _describe(error: ValidationError, prefix: str) -> str:

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
 
 PROTOCOL_VERSION = "1"
 PREFIX = "/v1"
@@ -333,6 +333,19 @@ class Envelope(Model):
     error_code: ErrorCode | None = None
     retry_after: float | None = Field(default=None, ge=0)
     data: dict[str, Any] | None = None
+
+
+_typed_envelopes: dict[type[Data], type[Envelope]] = {}
+
+
+def envelope_for(data_type: type[Data]) -> type[Envelope]:
+    """The envelope with ``data`` typed as ``data_type``: one validation pass straight from JSON."""
+    typed = _typed_envelopes.get(data_type)
+    if typed is None:
+        field: Any = (Optional[data_type], None)
+        typed = create_model(f"{data_type.__name__}Envelope", __base__=Envelope, data=field)
+        _typed_envelopes[data_type] = typed
+    return typed
 
 
 class Operation(Model):

@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from connectors import protocol as p
-from connectors.sdk import Connector, ConnectorFailure, Context
+from connectors.sdk import Connector, ConnectorFailure, Context, EncodedData
 
 from . import catalogue as cat
-from .store import Row, Store, fold
+from .store import Row, Store, fold, from_micros, to_micros
 
 E = p.ErrorCode
 
@@ -142,17 +142,17 @@ class DemoConnector(Connector):
 
     # Reading
 
-    def get_actors(self, request: p.GetActorsRequest, context: Context) -> p.ActorsData:
+    def get_actors(self, request: p.GetActorsRequest, context: Context) -> p.ActorsData | EncodedData:
         self._config(request.connection_id)
         keep = self._projection(request.actor_type, request.field_keys)
         with self.store.read() as db:
             rows = Store.fetch(db, request.actor_type.value, request.keys)
-        return p.ActorsData(
-            actors=[_actor(rows[key], keep) for key in dict.fromkeys(request.keys) if key in rows],
-            missing_keys=[key for key in dict.fromkeys(request.keys) if key not in rows],
-        )
+        wanted = list(dict.fromkeys(request.keys))
+        missing = json.dumps([key for key in wanted if key not in rows])
+        actors = _actors_json([rows[key] for key in wanted if key in rows], keep)
+        return EncodedData(f'{{"actors":{actors},"missing_keys":{missing}}}')
 
-    def search_actors(self, request: p.SearchActorsRequest, context: Context) -> p.SearchData:
+    def search_actors(self, request: p.SearchActorsRequest, context: Context) -> p.SearchData | EncodedData:
         self._config(request.connection_id)
         keep = self._projection(request.actor_type, request.field_keys)
         where, params = "actor_type = ?", [request.actor_type.value]
@@ -161,7 +161,9 @@ class DemoConnector(Connector):
             params.append(word)
         return self._search(where, params, request.limit, keep)
 
-    def search_actor_by_parent(self, request: p.SearchActorByParentRequest, context: Context) -> p.SearchData:
+    def search_actor_by_parent(
+        self, request: p.SearchActorByParentRequest, context: Context
+    ) -> p.SearchData | EncodedData:
         self._config(request.connection_id)
         keep = self._projection(request.actor_type, request.field_keys)
         where = "actor_type = ? AND parent_type = ? AND parent_key = ?"
@@ -171,7 +173,9 @@ class DemoConnector(Connector):
             params.append(word)
         return self._search(where, params, request.limit, keep)
 
-    def search_actors_advanced(self, request: p.SearchActorsAdvancedRequest, context: Context) -> p.SearchData:
+    def search_actors_advanced(
+        self, request: p.SearchActorsAdvancedRequest, context: Context
+    ) -> p.SearchData | EncodedData:
         self._config(request.connection_id)
         keep = self._projection(request.actor_type, request.field_keys)
         where, params = "actor_type = ?", [request.actor_type.value]
@@ -181,10 +185,11 @@ class DemoConnector(Connector):
             params.extend(values)
         return self._search(where, params, request.limit, keep)
 
-    def _search(self, where: str, params: list[Any], limit: int, keep: set[str] | None) -> p.SearchData:
+    def _search(self, where: str, params: list[Any], limit: int, keep: set[str] | None) -> p.SearchData | EncodedData:
         with self.store.read() as db:
             rows = Store.select(db, where, params, "search, key", limit + 1)
-        return p.SearchData(actors=[_actor(row, keep) for row in rows[:limit]], truncated=len(rows) > limit)
+        actors = _actors_json(rows[:limit], keep)
+        return EncodedData(f'{{"actors":{actors},"truncated":{json.dumps(len(rows) > limit)}}}')
 
     def _restriction_sql(self, actor_type: p.ActorType, r: p.Restriction) -> tuple[str, list[Any]]:
         if r.field_key in (p.PARENT_KEY, p.PARENT_ACTOR_TYPE):
@@ -250,7 +255,9 @@ class DemoConnector(Connector):
 
     # Change feed
 
-    def get_actors_by_timestamp(self, request: p.GetActorsByTimestampRequest, context: Context) -> p.FeedData:
+    def get_actors_by_timestamp(
+        self, request: p.GetActorsByTimestampRequest, context: Context
+    ) -> p.FeedData | EncodedData:
         config = self._config(request.connection_id)
         keep = self._projection(request.actor_type, request.field_keys)
         where, params = "actor_type = ?", [request.actor_type.value]
@@ -284,8 +291,9 @@ class DemoConnector(Connector):
         else:
             start = max(lower_bounds, default=0) - 1
             cursor = p.encode_cursor({"t": request.actor_type.value, "m": start, "k": ""})
-        return p.FeedData(
-            actors=[_actor(row, keep) for row in page], next_cursor=cursor, has_more=len(rows) > len(page)
+        actors = _actors_json(page, keep)
+        return EncodedData(
+            f'{{"actors":{actors},"next_cursor":{json.dumps(cursor)},"has_more":{json.dumps(len(rows) > len(page))}}}'
         )
 
     # Writing
@@ -302,7 +310,7 @@ class DemoConnector(Connector):
             number = Store.next_numbers(db, f"key:{actor.actor_type.value}", 1, 100001)
             key = f"{cat.KEY_PREFIX[actor.actor_type]}{number}"
             values[cat.KEY_FIELD[actor.actor_type]] = key
-            row = Row(
+            row = Row.of(
                 actor.actor_type.value, key, _enum(actor.parent_actor_type), actor.parent_key, Store.tick(db), values
             )
             Store.insert(db, [_insert_tuple(row)])
@@ -339,11 +347,11 @@ class DemoConnector(Connector):
             values = self._validated(db, actor, current, config)
             parent_type = _enum(actor.parent_actor_type) if actor.parent_key else current.parent_type
             parent_key = actor.parent_key or current.parent_key
-            row = Row(current.actor_type, current.key, parent_type, parent_key, current.modified_us, values)
+            row = Row.of(current.actor_type, current.key, parent_type, parent_key, current.modified_us, values)
             if values != current.values or (parent_type, parent_key) != (current.parent_type, current.parent_key):
                 modified = Store.tick(db)
                 Store.update(db, row, modified, _search_text(row))
-                row = Row(row.actor_type, row.key, row.parent_type, row.parent_key, modified, values)
+                row = Row(row.actor_type, row.key, row.parent_type, row.parent_key, modified, row.vals_json)
         return p.SaveResult(key=row.key, ok=True, actor=_actor(row, None))
 
     @staticmethod
@@ -435,10 +443,7 @@ def _enum(value: p.ActorType | None) -> str | None:
     return value.value if value is not None else None
 
 
-def _micros(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1_000_000)
+_micros = to_micros
 
 
 def _stored(field: p.FieldInfo, value: p.Value) -> p.Value:
@@ -461,7 +466,22 @@ def _search_text(row: Row) -> str:
 
 def _insert_tuple(row: Row) -> tuple[Any, ...]:
     return (row.actor_type, row.key, row.parent_type, row.parent_key, row.modified_us, _search_text(row),
-            json.dumps(row.values))  # fmt: skip
+            row.vals_json)  # fmt: skip
+
+
+def _actors_json(rows: list[Row], keep: set[str] | None) -> str:
+    """Actors as protocol JSON, using the stored values' JSON as it is when all fields are wanted."""
+    parts = []
+    for row in rows:
+        values = row.vals_json if keep is None else json.dumps({key: row.values.get(key) for key in keep})
+        parent = f'"{row.parent_type}"' if row.parent_type else "null"
+        parent_key = json.dumps(row.parent_key)
+        parts.append(
+            f'{{"actor_type":"{row.actor_type}","key":{json.dumps(row.key)},'
+            f'"last_modified":"{from_micros(row.modified_us).isoformat()}",'
+            f'"parent_actor_type":{parent},"parent_key":{parent_key},"values":{values}}}'
+        )
+    return "[" + ",".join(parts) + "]"
 
 
 def _actor(row: Row, keep: set[str] | None) -> p.Actor:

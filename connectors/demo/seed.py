@@ -63,7 +63,7 @@ def seed(store: Store, count: int, seed_value: int = 1) -> int:
             values = _project(rng, key)
             parent = (ActorType.CUSTOMER.value, rng.choice(customers))
         modified = int((EPOCH + timedelta(seconds=index)).timestamp() * 1_000_000)
-        rows.append(Row(actor_type.value, key, parent[0], parent[1], modified, values))
+        rows.append(Row.of(actor_type.value, key, parent[0], parent[1], modified, values))
     with store.write() as db:
         Store.insert(db, (_insert_tuple(row) for row in rows))
         for actor_type, number in numbers.items():

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,18 +47,44 @@ def fold(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
 
 
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def to_micros(moment: datetime) -> int:
+    """Exact microseconds since the epoch (no float rounding, so equal instants compare equal)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - UNIX_EPOCH) // MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    return UNIX_EPOCH + timedelta(microseconds=micros)
+
+
 @dataclass(frozen=True)
 class Row:
+    """An actor as stored; its values stay JSON text until someone needs them as Python."""
+
     actor_type: str
     key: str
     parent_type: str | None
     parent_key: str | None
     modified_us: int
-    values: dict[str, Any]
+    vals_json: str
+
+    @classmethod
+    def of(cls, actor_type: str, key: str, parent_type: str | None, parent_key: str | None, modified_us: int,
+           values: dict[str, Any]) -> Row:  # fmt: skip
+        return cls(actor_type, key, parent_type, parent_key, modified_us, json.dumps(values, separators=(",", ":")))
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(json.loads(self.vals_json))
 
     @property
     def last_modified(self) -> datetime:
-        return datetime.fromtimestamp(self.modified_us / 1_000_000, UTC)
+        return from_micros(self.modified_us)
 
 
 class Store:
@@ -151,7 +177,7 @@ class Store:
         db.execute(
             "UPDATE actors SET parent_type = ?, parent_key = ?, modified_us = ?, search = ?, vals = ?"
             " WHERE actor_type = ? AND key = ?",
-            (row.parent_type, row.parent_key, modified_us, search, json.dumps(row.values), row.actor_type, row.key),
+            (row.parent_type, row.parent_key, modified_us, search, row.vals_json, row.actor_type, row.key),
         )
 
     @staticmethod
@@ -182,4 +208,4 @@ class Store:
 
 
 def _row(record: tuple[Any, ...]) -> Row:
-    return Row(record[0], record[1], record[2], record[3], record[4], json.loads(record[5]))
+    return Row(record[0], record[1], record[2], record[3], record[4], record[5])

@@ -13,8 +13,8 @@ The SDK handles HTTP, request signatures, validation of requests and answers, er
 schema endpoint; a connector only deals in protocol models. No Django is involved.
 """
 
-from .app import ConnectorApp, Context
+from .app import ConnectorApp, Context, EncodedData
 from .base import Connector, ConnectorFailure
 from .runner import run, serve
 
-__all__ = ["Connector", "ConnectorApp", "ConnectorFailure", "Context", "run", "serve"]
+__all__ = ["Connector", "ConnectorApp", "ConnectorFailure", "Context", "EncodedData", "run", "serve"]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from .. import protocol as p
 
 if TYPE_CHECKING:
-    from .app import Context
+    from .app import Context, EncodedData
 
 
 class ConnectorFailure(Exception):
@@ -42,62 +42,73 @@ def _unsupported(operation: str) -> ConnectorFailure:
 class Connector:
     """A Sync Connector. Each method receives the validated request and a :class:`Context`
     (the caller's language, and ``notice()`` for ok_with_info / warning answers) and returns the
-    operation's data model. Operations left out answer ``unsupported_operation``."""
+    operation's data model, or :class:`EncodedData` holding it as JSON already. Operations left out
+    answer ``unsupported_operation``."""
 
     name = "Unnamed connector"
     version = "0"
 
-    def get_config_data(self, request: p.GetConfigDataRequest, context: Context) -> p.FieldsData:
+    def get_config_data(self, request: p.GetConfigDataRequest, context: Context) -> p.FieldsData | EncodedData:
         raise _unsupported("GetConfigData")
 
-    def test_config_data(self, request: p.TestConfigDataRequest, context: Context) -> p.Empty:
+    def test_config_data(self, request: p.TestConfigDataRequest, context: Context) -> p.Empty | EncodedData:
         raise _unsupported("TestConfigData")
 
-    def save_connection(self, request: p.SaveConnectionRequest, context: Context) -> p.Empty:
+    def save_connection(self, request: p.SaveConnectionRequest, context: Context) -> p.Empty | EncodedData:
         raise _unsupported("SaveConnection")
 
-    def test_connection(self, request: p.TestConnectionRequest, context: Context) -> p.Empty:
+    def test_connection(self, request: p.TestConnectionRequest, context: Context) -> p.Empty | EncodedData:
         raise _unsupported("TestConnection")
 
-    def delete_connection(self, request: p.DeleteConnectionRequest, context: Context) -> p.Empty:
+    def delete_connection(self, request: p.DeleteConnectionRequest, context: Context) -> p.Empty | EncodedData:
         raise _unsupported("DeleteConnection")
 
-    def get_supported_actor_types(self, request: p.GetSupportedActorTypesRequest, context: Context) -> p.ActorTypesData:
+    def get_supported_actor_types(
+        self, request: p.GetSupportedActorTypesRequest, context: Context
+    ) -> p.ActorTypesData | EncodedData:
         raise _unsupported("GetSupportedActorTypes")
 
     def get_supported_actor_type_fields(
         self, request: p.GetSupportedActorTypeFieldsRequest, context: Context
-    ) -> p.FieldsData:
+    ) -> p.FieldsData | EncodedData:
         raise _unsupported("GetSupportedActorTypeFields")
 
-    def get_searchable_fields(self, request: p.GetSearchableFieldsRequest, context: Context) -> p.FieldKeysData:
+    def get_searchable_fields(
+        self, request: p.GetSearchableFieldsRequest, context: Context
+    ) -> p.FieldKeysData | EncodedData:
         raise _unsupported("GetSearchableFields")
 
-    def get_actors(self, request: p.GetActorsRequest, context: Context) -> p.ActorsData:
+    def get_actors(self, request: p.GetActorsRequest, context: Context) -> p.ActorsData | EncodedData:
         raise _unsupported("GetActors")
 
-    def search_actors(self, request: p.SearchActorsRequest, context: Context) -> p.SearchData:
+    def search_actors(self, request: p.SearchActorsRequest, context: Context) -> p.SearchData | EncodedData:
         raise _unsupported("SearchActors")
 
-    def search_actors_advanced(self, request: p.SearchActorsAdvancedRequest, context: Context) -> p.SearchData:
+    def search_actors_advanced(
+        self, request: p.SearchActorsAdvancedRequest, context: Context
+    ) -> p.SearchData | EncodedData:
         raise _unsupported("SearchActorsAdvanced")
 
-    def search_actor_by_parent(self, request: p.SearchActorByParentRequest, context: Context) -> p.SearchData:
+    def search_actor_by_parent(
+        self, request: p.SearchActorByParentRequest, context: Context
+    ) -> p.SearchData | EncodedData:
         raise _unsupported("SearchActorByParent")
 
-    def create_actor(self, request: p.CreateActorRequest, context: Context) -> p.ActorData:
+    def create_actor(self, request: p.CreateActorRequest, context: Context) -> p.ActorData | EncodedData:
         raise _unsupported("CreateActor")
 
-    def save_actors(self, request: p.SaveActorsRequest, context: Context) -> p.SaveActorsData:
+    def save_actors(self, request: p.SaveActorsRequest, context: Context) -> p.SaveActorsData | EncodedData:
         raise _unsupported("SaveActors")
 
-    def get_list(self, request: p.GetListRequest, context: Context) -> p.ListData:
+    def get_list(self, request: p.GetListRequest, context: Context) -> p.ListData | EncodedData:
         raise _unsupported("GetList")
 
-    def get_list_items(self, request: p.GetListItemsRequest, context: Context) -> p.ListData:
+    def get_list_items(self, request: p.GetListItemsRequest, context: Context) -> p.ListData | EncodedData:
         raise _unsupported("GetListItems")
 
-    def get_actors_by_timestamp(self, request: p.GetActorsByTimestampRequest, context: Context) -> p.FeedData:
+    def get_actors_by_timestamp(
+        self, request: p.GetActorsByTimestampRequest, context: Context
+    ) -> p.FeedData | EncodedData:
         raise _unsupported("GetActorsByTimestamp")
 
 

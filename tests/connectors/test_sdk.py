@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -13,7 +14,7 @@ import pytest
 from connectors import protocol as p
 from connectors.client import ConnectorClient, ConnectorRejected
 from connectors.conformance import run_conformance
-from connectors.sdk import Connector, ConnectorApp, Context
+from connectors.sdk import Connector, ConnectorApp, Context, EncodedData
 
 from .servers import serving
 from .tiny_connector import AddressBook
@@ -54,6 +55,9 @@ class Buggy(Connector):
     def get_list(self, request: p.GetListRequest, context: Context) -> p.ListData:
         return p.ActorTypesData(actor_types=[])  # type: ignore[return-value]
 
+    def get_list_items(self, request: p.GetListItemsRequest, context: Context) -> EncodedData:
+        return EncodedData('{"items": [{"key": 30, "text": "30 days"}]}')  # a number where a key string belongs
+
 
 @pytest.fixture(scope="module")
 def buggy_url() -> Any:
@@ -73,6 +77,12 @@ def test_a_bug_in_an_operation_becomes_an_internal_error_envelope_without_a_trac
 def test_an_operation_returning_the_wrong_model_is_caught_by_the_sdk(buggy_url: str) -> None:
     with ConnectorClient(buggy_url, SECRET) as client, pytest.raises(ConnectorRejected) as error:
         client.get_config_list("currencies")
+    assert error.value.error_code == p.ErrorCode.INTERNAL_ERROR
+
+
+def test_an_answer_the_connector_encoded_itself_is_validated_too(buggy_url: str) -> None:
+    with ConnectorClient(buggy_url, SECRET) as client, pytest.raises(ConnectorRejected) as error:
+        client.connection(str(uuid.uuid4()), dict).get_list_items("payment_terms", ["30"])
     assert error.value.error_code == p.ErrorCode.INTERNAL_ERROR
 
 
