@@ -342,7 +342,7 @@ def envelope_for(data_type: type[Data]) -> type[Envelope]:
     """The envelope with ``data`` typed as ``data_type``: one validation pass straight from JSON."""
     typed = _typed_envelopes.get(data_type)
     if typed is None:
-        field: Any = (Optional[data_type], None)
+        field: Any = (data_type | None, None)
         typed = create_model(f"{data_type.__name__}Envelope", __base__=Envelope, data=field)
         _typed_envelopes[data_type] = typed
     return typed
