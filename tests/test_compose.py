@@ -28,6 +28,8 @@ def check_entry_point(command: list[str]) -> None:
         assert args[0] == "-A"
         assert importlib.import_module(args[1]).celery_app is app
         assert args[2] in {"worker", "beat", "inspect"}, args[2]
+    elif program == "python" and args[0] == "-m":
+        assert callable(importlib.import_module(f"{args[1]}.__main__").main), args[1]
     elif program == "python":
         assert args[0] == "manage.py" and (ROOT / "manage.py").exists()
         assert args[1] in get_commands(), f"manage.py has no command {args[1]!r}"
@@ -36,11 +38,11 @@ def check_entry_point(command: list[str]) -> None:
 
 
 def test_the_stack_has_every_service_the_app_needs() -> None:
-    assert {"postgres", "redis", "migrate", "web", "worker", "beat"} <= set(SERVICES)
+    assert {"postgres", "redis", "migrate", "web", "worker", "beat", "demo"} <= set(SERVICES)
 
 
 def test_every_app_service_command_names_a_real_entry_point() -> None:
-    for name in ("migrate", "web", "worker", "beat"):
+    for name in ("migrate", "web", "worker", "beat", "demo"):
         check_entry_point(SERVICES[name]["command"])
 
 
@@ -65,3 +67,10 @@ def test_the_image_copies_every_project_package() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("erpsync_admin", "connectors", "connections", "crm", "templates", "static", "locale"):
         assert f"COPY {package} {package}" in dockerfile, package
+
+
+def test_the_demo_connector_gets_its_secret_and_keeps_its_own_data() -> None:
+    demo = SERVICES["demo"]
+    assert "?" in demo["environment"]["ERPSYNC_CONNECTOR_SECRET"]
+    assert "DATABASE_URL" not in demo["environment"]  # its own store, never the CRM's database
+    assert any(volume.endswith(":/data") for volume in demo["volumes"])
