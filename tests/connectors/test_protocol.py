@@ -89,3 +89,20 @@ def test_every_operation_has_a_v1_path() -> None:
     assert len(p.OPERATIONS) == 17
     assert p.OPERATIONS["GetActorsByTimestamp"].path == "/v1/get-actors-by-timestamp"
     assert p.OPERATIONS["SearchActorByParent"].path == "/v1/search-actor-by-parent"
+
+
+def test_the_protocol_client_sdk_and_connectors_run_without_django() -> None:
+    import subprocess
+    import sys
+
+    from ..conftest import ROOT
+
+    code = (
+        "import sys; import connectors.protocol, connectors.client, connectors.sdk, connectors.demo.__main__, "
+        "connectors.conformance.__main__; bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'django', 'crm', 'connections', 'erpsync_admin'}); print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin"}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
