@@ -155,10 +155,7 @@ class DemoConnector(Connector):
     def search_actors(self, request: p.SearchActorsRequest, context: Context) -> p.SearchData | EncodedData:
         self._config(request.connection_id)
         keep = self._projection(request.actor_type, request.field_keys)
-        where, params = "actor_type = ?", [request.actor_type.value]
-        for word in fold(request.text).split()[:8]:
-            where += " AND instr(search, ?) > 0"
-            params.append(word)
+        where, params = _text_match("actor_type = ?", [request.actor_type.value], request.text)
         return self._search(where, params, request.limit, keep)
 
     def search_actor_by_parent(
@@ -166,11 +163,11 @@ class DemoConnector(Connector):
     ) -> p.SearchData | EncodedData:
         self._config(request.connection_id)
         keep = self._projection(request.actor_type, request.field_keys)
-        where = "actor_type = ? AND parent_type = ? AND parent_key = ?"
-        params: list[Any] = [request.actor_type.value, request.parent_actor_type.value, request.parent_key]
-        for word in fold(request.text).split()[:8]:
-            where += " AND instr(search, ?) > 0"
-            params.append(word)
+        where, params = _text_match(
+            "actor_type = ? AND parent_type = ? AND parent_key = ?",
+            [request.actor_type.value, request.parent_actor_type.value, request.parent_key],
+            request.text,
+        )
         return self._search(where, params, request.limit, keep)
 
     def search_actors_advanced(
@@ -419,6 +416,14 @@ class DemoConnector(Connector):
         if actor_type == p.ActorType.PROJECT:
             values["HOURS_LOGGED"] = 0
             values.setdefault("STATUS", "PLAN")
+
+
+def _text_match(where: str, params: list[Any], text: str) -> tuple[str, list[Any]]:
+    """Add simple search: every word of ``text`` must occur in the actor's search text, ignoring case."""
+    for word in fold(text).split()[:8]:
+        where += " AND instr(search, ?) > 0"
+        params = [*params, word]
+    return where, params
 
 
 def _bind(clause: str, raw: str, path: str, operands: list[Any]) -> list[Any]:

@@ -18,11 +18,22 @@ def serving(app: WsgiApp, threads: int = 4) -> Iterator[str]:
     """Serve a WSGI app on a free loopback port for the duration of the block; yields its base URL."""
     server = create_server(app, host="127.0.0.1", port=0, threads=threads, ident=None)
     port = server.effective_port  # type: ignore[union-attr]
-    thread = threading.Thread(target=server.run, daemon=True)
+    stopping = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:
+            # Closing the listening socket under waitress's select loop ends it with EBADF.
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        stopping.set()
         server.close()
         thread.join(5)
 
