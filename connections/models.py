@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from connectors.models import SyncConnector
+from erpsync_admin import crypto
+
+from .choices import AuditAction, Direction, Visibility
 
 
 def heartbeat_stale_after() -> timedelta:
@@ -48,3 +58,139 @@ class WorkerHeartbeat(models.Model):
     @property
     def is_alive(self) -> bool:
         return timezone.now() - self.last_seen < heartbeat_stale_after()
+
+
+class ErpConnection(models.Model):
+    """An ERP connection: a Sync Connector plus the configuration for one ERP client.
+
+    Non-secret configuration values are in ``config``; password-type values are encrypted, one token
+    per field, in ``secrets``. ``config_fields`` is the connector's GetConfigData as last saved.
+    """
+
+    guid = models.UUIDField(_("connection id"), unique=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(_("name"), max_length=100)
+    connector = models.ForeignKey(
+        SyncConnector, verbose_name=_("Sync Connector"), on_delete=models.PROTECT, related_name="connections"
+    )
+    description = models.TextField(_("description"), blank=True)
+    visibility = models.CharField(
+        _("visibility"), max_length=20, choices=Visibility.choices, default=Visibility.EVERYONE
+    )
+    everyone_can_connect = models.BooleanField(_("may connect/disconnect"), default=True)
+    everyone_can_create = models.BooleanField(_("may create in ERP"), default=False)
+    config = models.JSONField(default=dict, blank=True)
+    secrets = models.JSONField(default=dict, blank=True)
+    config_fields = models.JSONField(default=list, blank=True)
+    is_active = models.BooleanField(_("active"), default=False)
+    last_test_at = models.DateTimeField(_("last tested"), null=True, blank=True)
+    last_test_ok = models.BooleanField(_("last test passed"), null=True)
+    last_test_message = models.TextField(blank=True)
+    last_sync_at = models.DateTimeField(_("last sync"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("ERP connection")
+        verbose_name_plural = _("ERP connections")
+        ordering = ["name"]
+        permissions = [
+            ("connect_erpconnection", _("May connect and disconnect CRM records to ERP actors")),
+            ("create_in_erp_erpconnection", _("May create new ERP actors")),
+        ]
+        constraints = [models.UniqueConstraint(Lower("name"), name="connections_erpconnection_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("connections:connection-detail", args=[self.pk])
+
+    def config_values(self) -> dict[str, Any]:
+        """The whole configuration, secrets decrypted: only for sending to the connector."""
+        return {**self.config, **{key: crypto.decrypt(token) for key, token in self.secrets.items()}}
+
+
+class ErpConnectionUserObjectPermission(UserObjectPermissionBase):
+    """A user's right on one connection (django-guardian, with a real foreign key so it goes with it)."""
+
+    content_object = models.ForeignKey(ErpConnection, on_delete=models.CASCADE)
+
+
+class ErpConnectionGroupObjectPermission(GroupObjectPermissionBase):
+    """A group's right on one connection."""
+
+    content_object = models.ForeignKey(ErpConnection, on_delete=models.CASCADE)
+
+
+class ErpActorType(models.Model):
+    """An actor type a connection's connector supports, and whether it syncs to the CRM."""
+
+    connection = models.ForeignKey(ErpConnection, on_delete=models.CASCADE, related_name="actor_types")
+    actor_type = models.CharField(_("actor type"), max_length=20)
+    sync_enabled = models.BooleanField(_("sync"), default=False)
+
+    class Meta:
+        ordering = ["connection", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "actor_type"], name="connections_actor_type_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection}: {self.actor_type}"
+
+
+class ErpField(models.Model):
+    """An ERP field of one actor type, as the connector describes it, and how it maps to the CRM."""
+
+    connection = models.ForeignKey(ErpConnection, on_delete=models.CASCADE, related_name="erp_fields")
+    actor_type = models.CharField(max_length=20)
+    key = models.CharField(max_length=100)
+    label = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    type = models.CharField(max_length=20)
+    list_name = models.CharField(max_length=100, blank=True)
+    default = models.JSONField(null=True, blank=True)
+    max_length = models.PositiveIntegerField(default=0)
+    access = models.CharField(max_length=20)
+    searchable = models.BooleanField(default=False)
+    missing_in_erp = models.BooleanField(default=False)
+    rank = models.PositiveIntegerField(default=0)
+    crm_field = models.CharField(max_length=50, blank=True)
+    auto_mapped = models.BooleanField(default=False)
+    direction = models.CharField(max_length=20, choices=Direction.choices, blank=True)
+    show_in_search = models.BooleanField(default=False)
+    show_in_tab = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["connection", "actor_type", "rank", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "actor_type", "key"], name="connections_erp_field_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_type}.{self.key}"
+
+
+class AuditEntry(models.Model):
+    """Who did what to a connector or connection, and when. Names are kept so entries outlive deletions."""
+
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    connector = models.ForeignKey(SyncConnector, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    connection = models.ForeignKey(
+        ErpConnection, on_delete=models.SET_NULL, null=True, blank=True, related_name="audit_entries"
+    )
+    subject = models.CharField(_("subject"), max_length=200)
+    action = models.CharField(_("action"), max_length=20, choices=AuditAction.choices)
+    detail = models.TextField(_("detail"), blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.subject} {self.action}"

@@ -1,12 +1,43 @@
-"""Domain actions of the connections app."""
+"""Domain actions of the connections app: connectors, connections, tests, activation, audit."""
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any, cast
 
-from .models import WorkerHeartbeat
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, Group
+from django.core import signing
+from django.db import transaction
+from django.db.models import F, Field
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from guardian.shortcuts import assign_perm
+
+from connectors import protocol as p
+from connectors.client import (
+    ConnectorClient,
+    ConnectorError,
+    ConnectorRejected,
+    ConnectorTimeout,
+    ConnectorUnreachable,
+    ProtocolError,
+    Timeouts,
+)
+from connectors.models import SyncConnector
+from erpsync_admin import crypto
+
+from .choices import AuditAction, Visibility
+from .mapping import auto_map
+from .models import AuditEntry, ErpActorType, ErpConnection, ErpField, WorkerHeartbeat
+
+# Admin pages wait at most this long for a connector, so a hanging one cannot hang the page.
+INTERACTIVE_TIMEOUTS = Timeouts(connect=3.0, read=10.0, total=15.0)
+TEST_TOKEN_SALT = "erpsync.connections.config-test"  # noqa: S105  (a signing salt)
+TEST_TOKEN_MAX_AGE = 3600
 
 
 @transaction.atomic
@@ -19,3 +50,395 @@ def record_worker_heartbeat(hostname: str) -> WorkerHeartbeat:
         WorkerHeartbeat.objects.filter(pk=heartbeat.pk).update(last_seen=timezone.now(), jobs_run=F("jobs_run") + 1)
         heartbeat.refresh_from_db()
     return heartbeat
+
+
+def audit(user: Any, action: AuditAction, subject: Any, detail: str = "") -> None:
+    """Record who did what. ``detail`` names what changed, never values of secrets."""
+    AuditEntry.objects.create(
+        user=user if getattr(user, "is_authenticated", False) else None,
+        connector=subject if isinstance(subject, SyncConnector) else None,
+        connection=subject if isinstance(subject, ErpConnection) else None,
+        subject=str(subject)[:200],
+        action=action,
+        detail=detail[:2000],
+    )
+
+
+# Talking to a connector from an admin page
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a call to a connector failed, in words for the admin, plus the connector's own details."""
+
+    kind: str  # unreachable, timeout, not_a_connector, wrong_secret, rejected
+    message: str
+    technical: str = ""
+
+
+def explain(error: ConnectorError, language: str = "en") -> Problem:
+    if isinstance(error, ConnectorUnreachable):
+        return Problem(
+            "unreachable",
+            _("Nothing answers at this address. Check the URL and that the connector is running."),
+            str(error),
+        )
+    if isinstance(error, ConnectorTimeout):
+        return Problem("timeout", _("The connector did not answer in time."), str(error))
+    if isinstance(error, ProtocolError):
+        return Problem(
+            "not_a_connector", _("Something answers at this address, but not as a Sync Connector does."), str(error)
+        )
+    if isinstance(error, ConnectorRejected) and error.error_code == p.ErrorCode.UNAUTHORIZED:
+        return Problem("wrong_secret", _("The connector refused the shared secret."), str(error))
+    assert isinstance(error, ConnectorRejected)
+    return Problem(
+        "rejected", error.user_text(language) or error.error_code.value, error.envelope.technical_explanation
+    )
+
+
+def interactive_client(url: str, secret: str, language: str = "en") -> ConnectorClient:
+    return ConnectorClient(url, secret, timeouts=INTERACTIVE_TIMEOUTS, language=language)
+
+
+def probe_connector(url: str, secret: str, language: str = "en") -> list[p.FieldInfo]:
+    """GetConfigData: proves that a connector answers at ``url`` and accepts ``secret``."""
+    with interactive_client(url, secret, language) as client:
+        return client.get_config_data().data.fields
+
+
+# Connectors
+
+
+@transaction.atomic
+def save_connector(connector: SyncConnector, secret: str | None, user: Any) -> SyncConnector:
+    """Create or update a connector; ``secret`` None keeps the stored one."""
+    created = connector.pk is None
+    if secret:
+        connector.set_secret(secret)
+    connector.save()
+    audit(user, AuditAction.CREATED if created else AuditAction.CHANGED, connector,
+          "" if created else _("name, URL or shared secret"))  # fmt: skip
+    return connector
+
+
+class StillInUse(Exception):
+    pass
+
+
+@transaction.atomic
+def delete_connector(connector: SyncConnector, user: Any) -> None:
+    """Soft-delete a connector; refused while a connection uses it."""
+    names = list(ErpConnection.objects.filter(connector=connector).values_list("name", flat=True))
+    if names:
+        raise StillInUse(
+            _("%(connector)s is used by these ERP connections: %(names)s. Delete them first.")
+            % {"connector": connector, "names": ", ".join(names)}
+        )
+    connector.deleted_at = timezone.now()
+    connector.save(update_fields=["deleted_at", "updated_at"])
+    audit(user, AuditAction.DELETED, connector)
+
+
+# Configuration values and the test that must pass before saving
+
+
+def split_secrets(fields: list[p.FieldInfo], values: dict[str, p.Value]) -> tuple[dict[str, p.Value], dict[str, str]]:
+    secret_keys = {f.key for f in fields if f.type == p.FieldType.PASSWORD}
+    plain = {k: v for k, v in values.items() if k not in secret_keys}
+    secret = {k: str(v) for k, v in values.items() if k in secret_keys and v not in (None, "")}
+    return plain, secret
+
+
+def config_digest(connector: SyncConnector, values: dict[str, p.Value]) -> str:
+    """A keyed digest of exactly what was tested: it reveals nothing about the values, secrets included."""
+    canonical = json.dumps({"connector": connector.pk, "url": connector.url, "config": values}, sort_keys=True)
+    return hmac.new(settings.SECRET_KEY.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    __test__ = False
+    passed: bool
+    state: str
+    message: str
+    technical: str = ""
+    token: str = ""
+
+
+def test_config(connector: SyncConnector, values: dict[str, p.Value], user: Any, language: str = "en") -> TestOutcome:
+    """TestConfigData with unsaved values. A pass yields a token that saving these exact values requires."""
+    try:
+        with interactive_client(connector.url, connector.secret, language) as client:
+            result = client.test_config_data(values)
+    except ConnectorError as error:
+        problem = explain(error, language)
+        return TestOutcome(False, "error", problem.message, problem.technical)
+    envelope = result.envelope
+    message = envelope.user_explanation.get(language) or envelope.user_explanation.get("en") or _("The test passed.")
+    token = signing.dumps({"digest": config_digest(connector, values)}, salt=TEST_TOKEN_SALT)
+    return TestOutcome(True, envelope.state.value, message, envelope.technical_explanation, token)
+
+
+def test_token_matches(token: str, connector: SyncConnector, values: dict[str, p.Value]) -> bool:
+    try:
+        data = signing.loads(token, salt=TEST_TOKEN_SALT, max_age=TEST_TOKEN_MAX_AGE)
+    except signing.BadSignature:
+        return False
+    return hmac.compare_digest(str(data.get("digest", "")), config_digest(connector, values))
+
+
+# Connections
+
+
+class ConnectorCallFailed(Exception):
+    def __init__(self, step: str, problem: Problem) -> None:
+        self.step, self.problem = step, problem
+        super().__init__(f"{step}: {problem.message}")
+
+
+@dataclass(frozen=True)
+class Grant:
+    principal: Any  # a User or a Group
+    can_connect: bool
+    can_create: bool
+
+
+def set_grants(connection: ErpConnection, grants: list[Grant]) -> None:
+    """Replace who may see and use the connection (django-guardian object permissions)."""
+    connection.erpconnectionuserobjectpermission_set.all().delete()
+    connection.erpconnectiongroupobjectpermission_set.all().delete()
+    if connection.visibility != Visibility.SPECIFIED:
+        return
+    for grant in grants:
+        assign_perm("connections.view_erpconnection", grant.principal, connection)
+        if grant.can_connect:
+            assign_perm("connections.connect_erpconnection", grant.principal, connection)
+        if grant.can_create:
+            assign_perm("connections.create_in_erp_erpconnection", grant.principal, connection)
+
+
+def current_grants(connection: ErpConnection) -> list[Grant]:
+    """The grants of a connection with specified visibility: groups first, then users, by name."""
+    perms: dict[Any, set[str]] = {}
+    for user_perm in connection.erpconnectionuserobjectpermission_set.select_related("user", "permission"):
+        perms.setdefault(user_perm.user, set()).add(user_perm.permission.codename)
+    for group_perm in connection.erpconnectiongroupobjectpermission_set.select_related("group", "permission"):
+        perms.setdefault(group_perm.group, set()).add(group_perm.permission.codename)
+    ordered = sorted(perms.items(), key=lambda item: (not isinstance(item[0], Group), str(item[0]).casefold()))
+    return [
+        Grant(principal, "connect_erpconnection" in codes, "create_in_erp_erpconnection" in codes)
+        for principal, codes in ordered
+    ]
+
+
+def _call(step: str, call: Any, language: str) -> Any:
+    try:
+        return call()
+    except ConnectorError as error:
+        raise ConnectorCallFailed(step, explain(error, language)) from error
+
+
+@transaction.atomic
+def save_connection(
+    connection: ErpConnection,
+    *,
+    fields: list[p.FieldInfo],
+    values: dict[str, p.Value] | None,
+    grants: list[Grant],
+    user: Any,
+    language: str = "en",
+) -> ErpConnection:
+    """Create or update a connection. ``values`` (the tested configuration) is None when unchanged.
+
+    A new connection is saved at the connector (SaveConnection), tested (TestConnection), and its actor
+    types and fields are read and auto-mapped. Any failure leaves nothing saved in the CRM.
+    """
+    created = connection.pk is None
+    changed = [] if created else _changed_fields(connection)
+    if values is not None:
+        plain, secret = split_secrets(fields, values)
+        connection.config = plain
+        connection.secrets = {key: crypto.encrypt(value) for key, value in secret.items()}
+        connection.config_fields = [f.model_dump(mode="json") for f in fields]
+        connection.last_test_at, connection.last_test_ok = timezone.now(), True
+        connection.last_test_message = ""
+        if not created:
+            changed.append(_("configuration"))
+    if created:
+        connection.created_by = user if getattr(user, "is_authenticated", False) else None
+    connection.save()
+    set_grants(connection, grants)
+    if created or values is not None:
+        with interactive_client(connection.connector.url, connection.connector.secret, language) as client:
+            conn = client.connection(str(connection.guid), connection.config_values)
+            _call(_("Saving the connection at the connector"), conn.save, language)
+            _call(_("Testing the saved connection"), conn.test, language)
+            _read_metadata(connection, conn, language)
+    audit(user, AuditAction.CREATED if created else AuditAction.CHANGED, connection, ", ".join(changed))
+    return connection
+
+
+def _changed_fields(connection: ErpConnection) -> list[str]:
+    before = ErpConnection.objects.get(pk=connection.pk)
+    return [
+        str(cast(Field, ErpConnection._meta.get_field(name)).verbose_name)
+        for name in ("name", "description", "visibility", "everyone_can_connect", "everyone_can_create")
+        if getattr(before, name) != getattr(connection, name)
+    ]
+
+
+def _read_metadata(connection: ErpConnection, conn: Any, language: str) -> list[str]:
+    """Read actor types, fields and searchable fields; store them; flag fields the connector dropped."""
+    actor_types = _call(_("Reading the supported actor types"), conn.supported_actor_types, language)
+    seen: set[tuple[str, str]] = set()
+    for actor_type in actor_types:
+        ErpActorType.objects.get_or_create(connection=connection, actor_type=actor_type.value)
+        fields = _call(
+            _("Reading the %(type)s fields") % {"type": actor_type.value},
+            lambda t=actor_type: conn.actor_type_fields(t),
+            language,
+        )
+        searchable = set(_call(_("Reading the searchable %(type)s fields") % {"type": actor_type.value},
+                               lambda t=actor_type: conn.searchable_fields(t), language))  # fmt: skip
+        for rank, f in enumerate(fields):
+            seen.add((actor_type.value, f.key))
+            meta = {"label": f.label, "description": f.description, "type": f.type.value, "list_name": f.list_name or "",
+                    "default": f.default, "max_length": f.max_length, "access": f.access.value,
+                    "searchable": f.key in searchable, "missing_in_erp": False}  # fmt: skip
+            field, created = ErpField.objects.get_or_create(
+                connection=connection, actor_type=actor_type.value, key=f.key, defaults={**meta, "rank": rank}
+            )
+            if created:
+                crm_key = auto_map(actor_type.value, f.key, f.type.value)
+                if crm_key:
+                    field.crm_field, field.auto_mapped = crm_key, True
+                    field.save(update_fields=["crm_field", "auto_mapped"])
+            else:
+                ErpField.objects.filter(pk=field.pk).update(**meta)
+    missing = []
+    for field in ErpField.objects.filter(connection=connection, missing_in_erp=False):
+        if (field.actor_type, field.key) not in seen:
+            field.missing_in_erp = True
+            field.save(update_fields=["missing_in_erp"])
+            missing.append(f"{field.actor_type}.{field.key}")
+    ErpActorType.objects.filter(connection=connection).exclude(actor_type__in=[t.value for t in actor_types]).update(
+        sync_enabled=False
+    )
+    return missing
+
+
+@transaction.atomic
+def refresh_from_connector(connection: ErpConnection, user: Any, language: str = "en") -> list[str]:
+    """Read the connector's actor types and fields again; returns the fields it no longer has."""
+    with interactive_client(connection.connector.url, connection.connector.secret, language) as client:
+        conn = client.connection(str(connection.guid), connection.config_values)
+        missing = _read_metadata(connection, conn, language)
+    audit(
+        user,
+        AuditAction.REFRESHED,
+        connection,
+        _("missing in ERP: %(fields)s") % {"fields": ", ".join(missing)} if missing else "",
+    )
+    return missing
+
+
+def test_saved_connection(connection: ErpConnection, user: Any, language: str = "en") -> TestOutcome:
+    """TestConnection for a saved connection; the result is kept on it (activation needs a pass)."""
+    try:
+        with interactive_client(connection.connector.url, connection.connector.secret, language) as client:
+            result = client.connection(str(connection.guid), connection.config_values).test()
+        outcome = TestOutcome(True, result.envelope.state.value,
+                              result.envelope.user_explanation.get(language) or _("The test passed."))  # fmt: skip
+    except ConnectorError as error:
+        problem = explain(error, language)
+        outcome = TestOutcome(False, "error", problem.message, problem.technical)
+    ErpConnection.objects.filter(pk=connection.pk).update(
+        last_test_at=timezone.now(),
+        last_test_ok=outcome.passed,
+        last_test_message="" if outcome.passed else outcome.message,
+    )
+    connection.refresh_from_db()
+    audit(
+        user,
+        AuditAction.TESTED,
+        connection,
+        _("passed") if outcome.passed else _("failed: %(why)s") % {"why": outcome.message},
+    )
+    return outcome
+
+
+def activation_problems(connection: ErpConnection) -> list[str]:
+    """Every reason the connection cannot be activated now (empty when it can)."""
+    problems = []
+    if connection.last_test_ok is None:
+        problems.append(_("The connection has never been tested."))
+    elif not connection.last_test_ok:
+        problems.append(
+            _("The last test failed: %(why)s") % {"why": connection.last_test_message or _("see the connection")}
+        )
+    enabled = list(connection.actor_types.filter(sync_enabled=True).values_list("actor_type", flat=True))
+    if not enabled:
+        problems.append(_("No actor type is enabled for sync."))
+    missing = connection.erp_fields.filter(missing_in_erp=True).exclude(crm_field="")
+    for field in missing:
+        problems.append(
+            _("%(type)s field %(key)s is mapped but missing in the ERP: unmap it.")
+            % {"type": field.actor_type, "key": field.key}
+        )
+    unmapped = connection.erp_fields.filter(
+        actor_type__in=enabled, access=p.FieldAccess.MANDATORY, missing_in_erp=False
+    ).exclude(crm_field__gt="", direction__gt="")
+    for field in unmapped:
+        problems.append(
+            _("Mandatory %(type)s field %(label)s has no CRM field and direction.")
+            % {"type": field.actor_type, "label": field.label}
+        )
+    return problems
+
+
+class ActivationRefused(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+@transaction.atomic
+def set_active(connection: ErpConnection, active: bool, user: Any) -> None:
+    locked = ErpConnection.objects.select_for_update().get(pk=connection.pk)
+    if active:
+        problems = activation_problems(locked)
+        if problems:
+            raise ActivationRefused(problems)
+    if locked.is_active != active:
+        locked.is_active = active
+        locked.save(update_fields=["is_active", "updated_at"])
+        audit(user, AuditAction.ACTIVATED if active else AuditAction.DEACTIVATED, locked)
+    connection.is_active = active
+
+
+def delete_connection(connection: ErpConnection, user: Any, language: str = "en") -> str:
+    """Delete a connection in the CRM, and tell the connector (which may be gone: that does not stop it)."""
+    warning = ""
+    try:
+        with interactive_client(connection.connector.url, connection.connector.secret, language) as client:
+            client.connection(str(connection.guid), dict).delete()
+    except ConnectorError as error:
+        warning = explain(error, language).message
+    with transaction.atomic():
+        audit(
+            user,
+            AuditAction.DELETED,
+            connection,
+            _("the connector was not told: %(why)s") % {"why": warning} if warning else "",
+        )
+        connection.delete()
+    return warning
+
+
+def principals_for_choices() -> tuple[list[Group], list[AbstractBaseUser]]:
+    from django.contrib.auth import get_user_model
+
+    return list(Group.objects.order_by("name")), list(
+        get_user_model().objects.filter(is_active=True).order_by("username")
+    )

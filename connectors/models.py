@@ -28,6 +28,9 @@ class SyncConnector(models.Model):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True, editable=False)
+    last_checked_at = models.DateTimeField(_("last checked"), null=True, blank=True, editable=False)
+    last_check_ok = models.BooleanField(_("answering"), null=True, editable=False)
+    last_check_message = models.TextField(blank=True, editable=False)
 
     objects = LiveConnectorManager()
     all_objects = models.Manager()  # noqa: DJ012  (a manager, not a field)
