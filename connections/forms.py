@@ -20,6 +20,12 @@ SECRET_PLACEHOLDER = "••••••••"  # noqa: S105  (what a stored se
 
 
 class SyncConnectorForm(forms.ModelForm):
+    url = forms.URLField(
+        label=_("URL"),
+        max_length=500,
+        assume_scheme="https",
+        help_text=_("Where the connector listens, e.g. http://127.0.0.1:8001"),
+    )
     secret = forms.CharField(
         label=_("Shared secret"),
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
@@ -34,7 +40,6 @@ class SyncConnectorForm(forms.ModelForm):
     class Meta:
         model = SyncConnector
         fields = ["name", "url"]
-        help_texts = {"url": _("Where the connector listens, e.g. http://127.0.0.1:8001")}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -11,7 +11,7 @@ import pytest
 from connectors import protocol as p
 from connectors.client import ConnectionClient, ConnectorClient, ConnectorRejected
 
-from .conftest import DEMO_CONFIG, RunningConnector
+from ..conftest import DEMO_CONFIG, RunningConnector
 
 C = p.ActorType.CUSTOMER
 

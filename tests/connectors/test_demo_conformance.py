@@ -12,8 +12,7 @@ from connectors.conformance import run_conformance
 from connectors.demo.seed import dump, seed
 from connectors.demo.store import Store
 
-from ..conftest import ROOT
-from .conftest import DEMO_CONFIG, RunningConnector
+from ..conftest import DEMO_CONFIG, ROOT, RunningConnector
 
 
 def test_the_demo_connector_passes_the_whole_contract(demo_connector: RunningConnector) -> None:
