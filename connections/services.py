@@ -34,8 +34,6 @@ from .choices import AuditAction, Visibility
 from .mapping import auto_map
 from .models import AuditEntry, ErpActorType, ErpConnection, ErpField, WorkerHeartbeat
 
-# Admin pages wait at most this long for a connector, so a hanging one cannot hang the page.
-INTERACTIVE_TIMEOUTS = Timeouts(connect=3.0, read=10.0, total=15.0)
 TEST_TOKEN_SALT = "erpsync.connections.config-test"  # noqa: S105  (a signing salt)
 TEST_TOKEN_MAX_AGE = 3600
 
@@ -98,7 +96,11 @@ def explain(error: ConnectorError, language: str = "en") -> Problem:
 
 
 def interactive_client(url: str, secret: str, language: str = "en") -> ConnectorClient:
-    return ConnectorClient(url, secret, timeouts=INTERACTIVE_TIMEOUTS, language=language)
+    """A client for calls made while someone waits for a page: ERPSYNC_CONNECTOR_TIMEOUT bounds each call."""
+    limit = float(settings.ERPSYNC_CONNECTOR_TIMEOUT)
+    return ConnectorClient(
+        url, secret, timeouts=Timeouts(connect=min(3.0, limit), read=limit, total=limit), language=language
+    )
 
 
 def probe_connector(url: str, secret: str, language: str = "en") -> list[p.FieldInfo]:

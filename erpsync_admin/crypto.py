@@ -32,3 +32,13 @@ def decrypt(token: str) -> str:
         raise SecretUnreadable(
             "A stored secret cannot be decrypted with the keys in ERPSYNC_FERNET_KEYS; add back the key it was saved with."
         ) from None
+
+
+def rotate(token: str) -> str:
+    """Re-encrypt a stored secret with the newest key (the first of ERPSYNC_FERNET_KEYS)."""
+    try:
+        return _fernet(tuple(settings.ERPSYNC_FERNET_KEYS)).rotate(token.encode()).decode()
+    except InvalidToken:
+        raise SecretUnreadable(
+            "A stored secret cannot be decrypted with the keys in ERPSYNC_FERNET_KEYS; add back the key it was saved with."
+        ) from None

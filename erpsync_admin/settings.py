@@ -66,6 +66,7 @@ try:
     if TIME_ZONE not in zoneinfo.available_timezones():
         raise ConfigError("TIME_ZONE", TIME_ZONE, "use an IANA time zone name such as Europe/Stockholm or UTC")
 
+    ERPSYNC_CONNECTOR_TIMEOUT = env.integer("ERPSYNC_CONNECTOR_TIMEOUT", 15, minimum=1, maximum=120)
     ERPSYNC_HEARTBEAT_SECONDS = env.integer("ERPSYNC_HEARTBEAT_SECONDS", 30, minimum=1, maximum=600)
     LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])
     SECURE_SSL_REDIRECT = env.flag("SECURE_SSL_REDIRECT", not DEBUG)

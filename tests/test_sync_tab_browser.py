@@ -110,7 +110,9 @@ def test_an_admin_adds_a_connector_and_a_connection_through_the_documented_flow(
 
     # The connector cannot be deleted while the connection uses it.
     page.get_by_role("row", name=re.compile("Answering")).get_by_role("link", name="Delete").click()
-    expect(page.get_by_role("alert")).to_contain_text("It cannot be deleted while these ERP connections use it: Demo ERP – Sweden.")
+    expect(page.get_by_role("alert")).to_contain_text(
+        "It cannot be deleted while these ERP connections use it: Demo ERP – Sweden."
+    )
     assert SyncConnector.objects.filter(name="Demo ERP").exists()
 
 
@@ -132,7 +134,9 @@ def test_the_flow_speaks_swedish(admin_page: Any, demo_connector: RunningConnect
     page.get_by_label("API key").fill("demo-api-key")
     page.get_by_label("Company number").fill("7")
     page.get_by_role("button", name="Testa ERP-kopplingen").click()
-    expect(page.locator("#test-result")).to_contain_text("Testet misslyckades. Företag 7 finns inte i Demo ERP; det har företag 1.")
+    expect(page.locator("#test-result")).to_contain_text(
+        "Testet misslyckades. Företag 7 finns inte i Demo ERP; det har företag 1."
+    )
     page.get_by_label("Company number").fill("1")
     page.get_by_role("button", name="Testa ERP-kopplingen").click()
     expect(page.locator("#test-result")).to_contain_text("Testet lyckades.")
