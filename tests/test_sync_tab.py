@@ -220,6 +220,20 @@ def test_a_connection_is_saved_only_with_a_passed_test_of_exactly_its_values(cli
     assert connection.config["vat_rate"] == 25.0 and connection.last_test_ok is True
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("", "This field is required."), ("demo erp – SWEDEN", "An ERP connection with this name already exists.")],
+)
+def test_connection_names_are_required_and_unique(client: Any, erp_admin: Any, connector: SyncConnector, name: str,
+                                                  message: str) -> None:  # fmt: skip
+    client.force_login(erp_admin)
+    create_connection(client, connector)
+    data = form_data(connector, name=name)
+    data["test_token"] = passed_test_token(client, data)
+    page = client.post(reverse("connections:connection-add"), data).content.decode()
+    assert message in page and ErpConnection.objects.count() == 1
+
+
 def test_a_failing_test_shows_the_connectors_explanation_and_gives_no_token(client: Any, erp_admin: Any,
                                                                            connector: SyncConnector) -> None:  # fmt: skip
     client.force_login(erp_admin)

@@ -130,14 +130,14 @@ def test_the_flow_speaks_swedish(admin_page: Any, demo_connector: RunningConnect
     page.get_by_role("button", name="OK").click()
     page.locator("#connections-heading ~ .list-buttons").get_by_role("link", name="Lägg till").click()
     page.get_by_role("textbox", name="Namn", exact=True).fill("Demo ERP – Norge")
-    page.get_by_label("Client name").fill("Norsk salg")
-    page.get_by_label("API key").fill("demo-api-key")
-    page.get_by_label("Company number").fill("7")
+    page.get_by_label("Klientnamn").fill("Norsk salg")
+    page.get_by_label("API-nyckel").fill("demo-api-key")
+    page.get_by_label("Företagsnummer").fill("7")
     page.get_by_role("button", name="Testa ERP-kopplingen").click()
     expect(page.locator("#test-result")).to_contain_text(
         "Testet misslyckades. Företag 7 finns inte i Demo ERP; det har företag 1."
     )
-    page.get_by_label("Company number").fill("1")
+    page.get_by_label("Företagsnummer").fill("1")
     page.get_by_role("button", name="Testa ERP-kopplingen").click()
     expect(page.locator("#test-result")).to_contain_text("Testet lyckades.")
     shot(page, "connection-form-swedish")

@@ -30,6 +30,19 @@ CONFIG_FIELDS = [
       description="Refuse changes from the CRM; searching and reading still work."),
 ]  # fmt: skip
 
+# The configuration screen in Swedish: (label, description) by field key.
+CONFIG_FIELDS_SV = {
+    "intro": ("Demo ERP har sina data i en egen databas; använd företag 1 och API-nyckeln det startades med.", ""),
+    "client_name": ("Klientnamn", "Visas i loggar för att skilja kopplingar åt."),
+    "api_key": ("API-nyckel", "Nyckeln som Demo ERP startades med (--api-key)."),
+    "company_number": ("Företagsnummer", "Demo ERP har ett företag: 1."),
+    "vat_rate": ("Standardmoms (%)", "Används på nya kunders fakturor."),
+    "default_currency": ("Standardvaluta", "Ges till nya kunder och leverantörer som skapas från CRM."),
+    "sync_from": ("Synkronisera ändringar från och med", "Lämna tomt för att synkronisera all historik."),
+    "review_at": ("Nästa genomgång av inställningarna", ""),
+    "read_only": ("Skrivskyddad koppling", "Ta inte emot ändringar från CRM; sökning och läsning fungerar ändå."),
+}
+
 ADDRESS = [
     f("POSTALAD1", "Postal address", T, max_length=100),
     f("POSTALAD2", "Postal address line 2", T, max_length=100),

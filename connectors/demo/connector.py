@@ -31,7 +31,15 @@ class DemoConnector(Connector):
     # Configuration and connections
 
     def get_config_data(self, request: p.GetConfigDataRequest, context: Context) -> p.FieldsData:
-        return p.FieldsData(fields=cat.CONFIG_FIELDS)
+        if context.language != "sv":
+            return p.FieldsData(fields=cat.CONFIG_FIELDS)
+        translated = []
+        for field in cat.CONFIG_FIELDS:
+            label, description = cat.CONFIG_FIELDS_SV.get(field.key, (field.label, field.description))
+            translated.append(
+                field.model_copy(update={"label": label, "description": description or field.description})
+            )
+        return p.FieldsData(fields=translated)
 
     def test_config_data(self, request: p.TestConfigDataRequest, context: Context) -> p.Empty:
         self._check_config(request.config, context)

@@ -62,3 +62,9 @@ def test_the_seed_is_deterministic_and_only_fills_an_empty_store(tmp_path: Path)
     assert seed(first, 500) == 500 and seed(second, 500) == 500
     assert dump(first) == dump(second)
     assert seed(first, 800) == 0 and first.count() == 500
+
+
+def test_demo_erp_describes_its_configuration_in_the_callers_language(demo_connector: RunningConnector) -> None:
+    with ConnectorClient(demo_connector.url, demo_connector.secret, language="sv") as client:
+        labels = {field.key: field.label for field in client.get_config_data().data.fields}
+    assert labels["api_key"] == "API-nyckel" and labels["company_number"] == "Företagsnummer"
