@@ -125,6 +125,7 @@ def test_production_start_up_is_refused_without_fernet_keys() -> None:
         ("TIME_ZONE", "Mars/Olympus", "use an IANA time zone name"),
         ("CELERY_TASK_TIME_LIMIT", "soon", "CELERY_TASK_TIME_LIMIT='soon' is not valid"),
         ("ERPSYNC_FERNET_KEYS", "nope", "ERPSYNC_FERNET_KEYS='(hidden)' is not valid"),
+        ("ERPSYNC_CONNECTOR_TIMEOUT", "0", "expected a whole number from 1 to 120"),
     ],
 )
 def test_a_bad_value_stops_start_up_with_a_message_naming_the_variable(name: str, value: str, expected: str) -> None:
