@@ -186,7 +186,8 @@ class ConnectionFormView(AdminRequired, View):
         connector = self._selected_connector(connection, request.POST.get("connector"))
         config = ConfigSection.load(connector, connection, self.language, data=request.POST)
         forms_valid = form.is_valid() and grant_forms.is_valid()
-        if config.problem or not config.form.is_valid() or not forms_valid:
+        # With the connector down, a saved connection can still be renamed or shared; a new one cannot be made.
+        if (config.problem and connection.pk is None) or not config.form.is_valid() or not forms_valid:
             return self._render(connection, form, grant_forms, config)
         values: dict[str, p.Value] | None = None
         if not connection.is_active:
@@ -277,6 +278,11 @@ class ConfigSection:
         except ConnectorError as error:
             problem = services.explain(error, language)
             fields = [p.FieldInfo.model_validate(f) for f in connection.config_fields] if connection.pk else []
+            # Offer the saved list values, so that an unchanged configuration still validates.
+            for info in fields:
+                saved = connection.config.get(info.key)
+                if info.type == p.FieldType.LIST and info.list_name and saved is not None:
+                    list_items.setdefault(info.list_name, []).append(p.ListItem(key=str(saved), text=str(saved)))
         same_connector = connection.pk is not None or (connection.connector_id == connector.pk)
         initial = ConfigForm.initial_from(fields, connection.config) if same_connector else {}
         locked = connection.is_active

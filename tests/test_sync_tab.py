@@ -287,6 +287,23 @@ def test_name_and_visibility_change_any_time_but_configuration_only_while_inacti
     assert "Deactivate it to change its configuration." in client.get(edit).content.decode()
 
 
+def test_a_saved_connection_can_be_renamed_while_its_connector_is_down(client: Any, erp_admin: Any,
+                                                                     connector: SyncConnector) -> None:  # fmt: skip
+    client.force_login(erp_admin)
+    connection = create_connection(client, connector)
+    SyncConnector.objects.filter(pk=connector.pk).update(url=f"http://127.0.0.1:{free_port()}")
+    edit = reverse("connections:connection-edit", args=[connection.pk])
+    assert "cannot be reached for its configuration fields" in client.get(edit).content.decode()
+    renamed = client.post(edit, form_data(connector, name="Demo ERP – renamed", **{"cfg-api_key": ""}))
+    assert renamed.status_code == 302, renamed.content.decode()[:2000]
+    changed = client.post(
+        edit, form_data(connector, name="Demo ERP – renamed", **{"cfg-api_key": "", "cfg-vat_rate": "6"})
+    )
+    assert "Test the ERP connection with these values before pressing OK." in changed.content.decode()
+    connection.refresh_from_db()
+    assert connection.name == "Demo ERP – renamed" and connection.config["vat_rate"] == 25.0
+
+
 # Secrets
 
 
