@@ -21,7 +21,7 @@ from connectors.models import SyncConnector
 from . import services
 from .choices import AuditAction
 from .forms import BaseGrantFormSet, ConfigForm, ConnectionForm, GrantFormSet, SyncConnectorForm, principal_choices
-from .models import ErpConnection, WorkerHeartbeat, heartbeat_stale_after
+from .models import AuditEntry, ErpConnection, WorkerHeartbeat, heartbeat_stale_after
 from .permissions import MANAGE_ERP_SYNC
 
 
@@ -116,7 +116,15 @@ class ConnectorFormView(AdminRequired, View):
         return render(
             self.request,
             "connections/connector_form.html",
-            {"form": form, "connector": connector, "problem": problem, "section": "settings"},
+            {
+                "form": form,
+                "connector": connector,
+                "problem": problem,
+                "audit": AuditEntry.objects.filter(connector=connector).select_related("user")[:50]
+                if connector.pk
+                else [],
+                "section": "settings",
+            },
         )
 
 

@@ -182,6 +182,8 @@ def test_editing_a_connector_keeps_its_secret_when_left_empty(
     assert response.status_code == 302
     connector.refresh_from_db()
     assert connector.name == "Demo ERP (test)" and connector.secret == before
+    history = client.get(reverse("connections:connector-edit", args=[connector.pk])).content.decode()
+    assert "Changed: name, URL or shared secret" in history and "lars" in history
 
 
 def test_a_connector_in_use_cannot_be_deleted_and_deletion_is_soft(
