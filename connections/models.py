@@ -82,6 +82,7 @@ class ErpConnection(models.Model):
     secrets = models.JSONField(default=dict, blank=True)
     config_fields = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(_("active"), default=False)
+    priority = models.PositiveIntegerField(_("sync priority"), default=100)
     last_test_at = models.DateTimeField(_("last tested"), null=True, blank=True)
     last_test_ok = models.BooleanField(_("last test passed"), null=True)
     last_test_message = models.TextField(blank=True)
@@ -194,3 +195,74 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.subject} {self.action}"
+
+
+class ListMapping(models.Model):
+    """One ERP list item of a mapped list field, and the CRM list item it stands for (or none)."""
+
+    connection = models.ForeignKey(ErpConnection, on_delete=models.CASCADE, related_name="list_mappings")
+    actor_type = models.CharField(max_length=20)
+    field_key = models.CharField(max_length=100)
+    erp_key = models.CharField(max_length=200)
+    erp_text = models.CharField(max_length=200)
+    crm_item_id = models.PositiveBigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["connection", "actor_type", "field_key", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "actor_type", "field_key", "erp_key"], name="connections_list_mapping_erp_unique"
+            ),
+            # One-to-one: a CRM item stands for at most one ERP item of a field.
+            models.UniqueConstraint(
+                fields=["connection", "actor_type", "field_key", "crm_item_id"],
+                condition=models.Q(crm_item_id__isnull=False),
+                name="connections_list_mapping_crm_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_type}.{self.field_key}: {self.erp_key} → {self.crm_item_id}"
+
+
+class FieldDefault(models.Model):
+    """What an ERP field gets when a new ERP actor is created from the CRM and no mapped CRM value fills it."""
+
+    connection = models.ForeignKey(ErpConnection, on_delete=models.CASCADE, related_name="field_defaults")
+    actor_type = models.CharField(max_length=20)
+    field_key = models.CharField(max_length=100)
+    value = models.JSONField(null=True, blank=True)
+    ask_user = models.BooleanField(_("ask the user"), default=False)
+    mandatory = models.BooleanField(_("mandatory"), default=False)
+
+    class Meta:
+        ordering = ["connection", "actor_type", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "actor_type", "field_key"], name="connections_field_default_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_type}.{self.field_key} = {self.value!r}"
+
+
+class SyncSettings(models.Model):
+    """Installation-wide sync settings: one row. The CRM's place in the sync priority is kept here."""
+
+    crm_priority = models.PositiveIntegerField(_("CRM's sync priority"), default=0)
+    automatic_sync = models.BooleanField(_("automatic sync"), default=False)
+    interval_minutes = models.PositiveIntegerField(_("interval (minutes)"), default=15)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("sync settings")
+        verbose_name_plural = _("sync settings")
+
+    def __str__(self) -> str:
+        return "Sync settings"
+
+    @classmethod
+    def load(cls) -> SyncSettings:
+        settings_row, _created = cls.objects.get_or_create(pk=1)
+        return settings_row

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core import signing
 from django.db import transaction
-from django.db.models import F, Field
+from django.db.models import Count, F, Field
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm
@@ -30,8 +30,8 @@ from connectors.client import (
 from connectors.models import SyncConnector
 from erpsync_admin import crypto
 
-from .choices import AuditAction, Visibility
-from .mapping import auto_map
+from .choices import AuditAction, Direction, Visibility
+from .mapping import auto_map, next_priority
 from .models import AuditEntry, ErpActorType, ErpConnection, ErpField, WorkerHeartbeat
 
 TEST_TOKEN_SALT = "erpsync.connections.config-test"  # noqa: S105  (a signing salt)
@@ -56,7 +56,7 @@ def audit(user: Any, action: AuditAction, subject: Any, detail: str = "") -> Non
         user=user if getattr(user, "is_authenticated", False) else None,
         connector=subject if isinstance(subject, SyncConnector) else None,
         connection=subject if isinstance(subject, ErpConnection) else None,
-        subject=str(subject)[:200],
+        subject=str(subject)[:200] if subject is not None else _("Sync settings"),
         action=action,
         detail=detail[:2000],
     )
@@ -269,6 +269,7 @@ def save_connection(
             changed.append(_("configuration"))
     if created:
         connection.created_by = user if getattr(user, "is_authenticated", False) else None
+        connection.priority = next_priority()
     connection.save()
     set_grants(connection, grants)
     if created or values is not None:
@@ -382,19 +383,36 @@ def activation_problems(connection: ErpConnection) -> list[str]:
     enabled = list(connection.actor_types.filter(sync_enabled=True).values_list("actor_type", flat=True))
     if not enabled:
         problems.append(_("No actor type is enabled for sync."))
-    missing = connection.erp_fields.filter(missing_in_erp=True).exclude(crm_field="")
-    for field in missing:
+    fields = list(connection.erp_fields.all())
+    defaults = {(d.actor_type, d.field_key): d for d in connection.field_defaults.all()}
+    for field in fields:
+        label = {"type": field.actor_type, "key": field.key, "label": field.label}
+        if field.missing_in_erp and field.crm_field:
+            problems.append(_("%(type)s field %(key)s is mapped but missing in the ERP: unmap it.") % label)
+            continue
+        if field.actor_type not in enabled or field.missing_in_erp:
+            continue
+        if field.crm_field and not field.direction:
+            problems.append(
+                _("%(type)s field %(label)s is mapped to %(crm)s but has no direction.")
+                % {**label, "crm": field.crm_field}
+            )
+        if field.access == p.FieldAccess.MANDATORY:
+            from_crm = field.crm_field and field.direction in (Direction.CRM_TO_ERP, Direction.BOTH)
+            default = defaults.get((field.actor_type, field.key))
+            has_default = default is not None and (default.value not in (None, "") or default.ask_user)
+            if not from_crm and not has_default:
+                problems.append(
+                    _("Mandatory %(type)s field %(label)s is neither synced from the CRM nor given a default.") % label
+                )
+    duplicates = (
+        connection.list_mappings.exclude(crm_item_id=None).values("actor_type", "field_key", "crm_item_id")
+        .annotate(n=Count("pk")).filter(n__gt=1)
+    )  # fmt: skip
+    for row in duplicates:
         problems.append(
-            _("%(type)s field %(key)s is mapped but missing in the ERP: unmap it.")
-            % {"type": field.actor_type, "key": field.key}
-        )
-    unmapped = connection.erp_fields.filter(
-        actor_type__in=enabled, access=p.FieldAccess.MANDATORY, missing_in_erp=False
-    ).exclude(crm_field__gt="", direction__gt="")
-    for field in unmapped:
-        problems.append(
-            _("Mandatory %(type)s field %(label)s has no CRM field and direction.")
-            % {"type": field.actor_type, "label": field.label}
+            _("%(type)s field %(key)s maps one CRM list item to several ERP items.")
+            % {"type": row["actor_type"], "key": row["field_key"]}
         )
     return problems
 

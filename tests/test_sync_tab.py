@@ -458,7 +458,10 @@ def test_activation_lists_every_reason_and_succeeds_once_they_are_gone(client: A
     assert "cannot be activated" in page and "No actor type is enabled for sync." in page
     connection.actor_types.filter(actor_type="Customer").update(sync_enabled=True)
     problems = services.activation_problems(connection)
-    assert "Mandatory Customer field Name has no CRM field and direction." in problems
+    assert "Mandatory Customer field Name is neither synced from the CRM nor given a default." in problems
+    assert "Customer field E-mail is mapped to EMAIL but has no direction." in problems
+    # What the field-mapping page does: directions for the auto-mapped fields, the mandatory one both ways.
+    connection.erp_fields.filter(actor_type="Customer").exclude(crm_field="").update(direction=Direction.ERP_TO_CRM)
     connection.erp_fields.filter(actor_type="Customer", access="mandatory").update(direction=Direction.BOTH)
     # A mapped field the connector no longer returns must be unmapped first.
     connection.erp_fields.create(
