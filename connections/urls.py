@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import views
+from . import views, views_mapping
 
 app_name = "connections"
 
@@ -24,4 +24,22 @@ urlpatterns = [
     path("connections/<int:pk>/refresh/", views.ConnectionRefreshView.as_view(), name="connection-refresh"),
     path("connections/<int:pk>/active/", views.ConnectionActiveView.as_view(), name="connection-active"),
     path("connections/<int:pk>/delete/", views.ConnectionDeleteView.as_view(), name="connection-delete"),
+    path("connections/<int:pk>/mapping/", views_mapping.FieldMappingView.as_view(), name="mapping-start"),
+    path("connections/<int:pk>/mapping/<str:actor_type>/", views_mapping.FieldMappingView.as_view(), name="mapping"),
+    path(
+        "connections/<int:pk>/mapping/<str:actor_type>/rank/",
+        views_mapping.FieldRankView.as_view(),
+        name="mapping-rank",
+    ),
+    path(
+        "connections/<int:pk>/mapping/<str:actor_type>/lists/<str:key>/",
+        views_mapping.ListMappingView.as_view(),
+        name="mapping-list",
+    ),
+    path(
+        "connections/<int:pk>/mapping/<str:actor_type>/defaults/",
+        views_mapping.DefaultValuesView.as_view(),
+        name="mapping-defaults",
+    ),
+    path("priority/", views.SyncSettingsTab.as_view(), name="sync-settings"),
 ]

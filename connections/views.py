@@ -18,7 +18,7 @@ from connectors import protocol as p
 from connectors.client import ConnectorError
 from connectors.models import SyncConnector
 
-from . import services
+from . import mapping, services
 from .choices import AuditAction
 from .forms import BaseGrantFormSet, ConfigForm, ConnectionForm, GrantFormSet, SyncConnectorForm, principal_choices
 from .models import AuditEntry, ErpConnection, WorkerHeartbeat, heartbeat_stale_after
@@ -56,6 +56,27 @@ class SyncTab(QuoteSyncTabView):
         context["connectors"] = SyncConnector.objects.all()
         context["connections"] = ErpConnection.objects.select_related("connector")
         return context
+
+
+class SyncSettingsTab(QuoteSyncTabView):
+    """Sync priority: the order that decides conflicts, with the CRM itself as one entry."""
+
+    tab = "settings"
+    template_name = "connections/quote_sync_settings.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["entries"] = mapping.priority_entries()
+        return context
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        try:
+            mapping.move_priority(request.POST.get("entry", ""), request.POST.get("move") == "up", request.user)
+        except mapping.MappingInvalid as invalid:
+            messages.error(request, str(invalid))
+        if getattr(request, "htmx", False):
+            return render(request, "connections/_priority.html", {"entries": mapping.priority_entries()})
+        return redirect("connections:sync-settings")
 
 
 class WorkersTab(QuoteSyncTabView):
