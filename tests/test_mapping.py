@@ -238,3 +238,14 @@ def test_mapping_changes_are_allowed_while_active_and_audited(
     assert connection.erp_fields.get(actor_type="Customer", key="NAME").direction == "both"
     entry = AuditEntry.objects.filter(connection=connection, action="changed").first()
     assert entry is not None and "Customer.NAME → NAME Both ways" in entry.detail and entry.user == admin
+
+
+def test_the_mapping_pages_speak_swedish(client: Any, connection: ErpConnection, admin: Any) -> None:
+    client.force_login(admin)
+    client.post(reverse("set_language"), {"language": "sv", "next": "/"})
+    page = client.get(reverse("connections:mapping", args=[connection.pk, "Customer"])).content.decode()
+    for words in ("Fältmappning: Demo ERP – Sweden", "Synkronisera ERP Customer till CRM Företag", "Riktning",
+                  "Visa på ERP-fliken", "— synkroniseras inte —", "Båda hållen", "ERP-fältet är skrivskyddat."):  # fmt: skip
+        assert words in page, words
+    priority = client.get(reverse("connections:sync-settings")).content.decode()
+    assert "Synkprioritet" in priority and "Flytta upp Demo ERP – Sweden" in priority
