@@ -15,9 +15,20 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from connectors.models import SyncConnector
+from crm.models import Company, Contact, Project
 from erpsync_admin import crypto
 
-from .choices import AuditAction, Direction, Visibility
+from .choices import (
+    ACTIVE_RUN_STATUSES,
+    BULK_RUN_KINDS,
+    AuditAction,
+    Direction,
+    LinkStatus,
+    LogOutcome,
+    RunKind,
+    RunStatus,
+    Visibility,
+)
 
 
 def heartbeat_stale_after() -> timedelta:
@@ -266,3 +277,135 @@ class SyncSettings(models.Model):
     def load(cls) -> SyncSettings:
         settings_row, _created = cls.objects.get_or_create(pk=1)
         return settings_row
+
+
+class Link(models.Model):
+    """One CRM record joined to one ERP actor within one connection, with the values both last agreed on.
+
+    ``baseline`` holds every mapped field's value (ERP field key → protocol value) as it was right after
+    the last successful sync of this link; the sync rule compares both sides with it.
+    """
+
+    connection = models.ForeignKey(ErpConnection, on_delete=models.CASCADE, related_name="links")
+    actor_type = models.CharField(_("actor type"), max_length=20)
+    erp_key = models.CharField(_("ERP key"), max_length=200)
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, null=True, blank=True, related_name="erp_links")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, null=True, blank=True, related_name="erp_links")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, null=True, blank=True, related_name="erp_links")
+    erp_last_modified = models.DateTimeField(null=True, blank=True)
+    baseline = models.JSONField(default=dict, blank=True)
+    last_synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=LinkStatus.choices, default=LinkStatus.OK)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["connection", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(company__isnull=False, contact__isnull=True, project__isnull=True)
+                    | models.Q(company__isnull=True, contact__isnull=False, project__isnull=True)
+                    | models.Q(company__isnull=True, contact__isnull=True, project__isnull=False)
+                ),
+                name="connections_link_one_crm_record",
+            ),
+            # One CRM object per ERP actor, and one link per CRM object, per connection.
+            models.UniqueConstraint(fields=["connection", "actor_type", "erp_key"], name="connections_link_erp_unique"),
+            models.UniqueConstraint(
+                fields=["connection", "company"],
+                condition=models.Q(company__isnull=False),
+                name="connections_link_company_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["connection", "contact"],
+                condition=models.Q(contact__isnull=False),
+                name="connections_link_contact_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["connection", "project"],
+                condition=models.Q(project__isnull=False),
+                name="connections_link_project_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.crm_record} ↔ {self.actor_type} {self.erp_key}"
+
+    @property
+    def crm_record(self) -> Company | Contact | Project:
+        record = self.company or self.contact or self.project
+        assert record is not None
+        return record
+
+
+class SyncRun(models.Model):
+    """One sync job: written before its Celery task is sent, and the only place pages read its progress.
+
+    At most one run per link, and one bulk run per connection, is queued or running at a time: partial
+    unique indexes decide, not the code that queues.
+    """
+
+    connection = models.ForeignKey(ErpConnection, on_delete=models.CASCADE, related_name="runs")
+    link = models.ForeignKey(Link, on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
+    kind = models.CharField(_("kind"), max_length=20, choices=RunKind.choices)
+    status = models.CharField(_("status"), max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["link"],
+                condition=models.Q(status__in=ACTIVE_RUN_STATUSES, link__isnull=False),
+                name="connections_one_active_run_per_link",
+            ),
+            models.UniqueConstraint(
+                fields=["connection"],
+                condition=models.Q(status__in=ACTIVE_RUN_STATUSES, kind__in=BULK_RUN_KINDS),
+                name="connections_one_active_bulk_run_per_connection",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+    @property
+    def progress(self) -> int:
+        return 100 if self.total == 0 and self.finished_at else int(100 * self.done / self.total) if self.total else 0
+
+
+class SyncLogEntry(models.Model):
+    """One field of one record in one run: what was written (or skipped, or failed), which way, and why."""
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="log")
+    link = models.ForeignKey(Link, on_delete=models.SET_NULL, null=True, blank=True, related_name="log")
+    connection = models.ForeignKey(ErpConnection, on_delete=models.CASCADE, related_name="+")
+    actor_type = models.CharField(max_length=20)
+    erp_key = models.CharField(max_length=200)
+    field_key = models.CharField(max_length=100, blank=True)
+    crm_field = models.CharField(max_length=50, blank=True)
+    direction = models.CharField(max_length=20, choices=Direction.choices, blank=True)
+    old = models.JSONField(null=True, blank=True)
+    new = models.JSONField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=LogOutcome.choices)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["connection", "-at"]), models.Index(fields=["link", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.erp_key}.{self.field_key}: {self.old!r} → {self.new!r} ({self.outcome})"
