@@ -11,7 +11,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core import signing
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Field
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,11 +28,12 @@ from connectors.client import (
     Timeouts,
 )
 from connectors.models import SyncConnector
+from crm.models import Contact, Project
 from erpsync_admin import crypto
 
-from .choices import AuditAction, Direction, Visibility
-from .mapping import auto_map, next_priority
-from .models import AuditEntry, ErpActorType, ErpConnection, ErpField, WorkerHeartbeat
+from .choices import ACTIVE_RUN_STATUSES, AuditAction, Direction, RunKind, Visibility
+from .mapping import CRM_MODEL, auto_map, next_priority
+from .models import AuditEntry, ErpActorType, ErpConnection, ErpField, Link, SyncRun, WorkerHeartbeat
 
 TEST_TOKEN_SALT = "erpsync.connections.config-test"  # noqa: S105  (a signing salt)
 TEST_TOKEN_MAX_AGE = 3600
@@ -462,3 +463,73 @@ def principals_for_choices() -> tuple[list[Group], list[AbstractBaseUser]]:
     return list(Group.objects.order_by("name")), list(
         get_user_model().objects.filter(is_active=True).order_by("username")
     )
+
+
+# Links and sync jobs
+
+
+class LinkRefused(Exception):
+    pass
+
+
+@transaction.atomic
+def link_record(connection: ErpConnection, actor_type: str, erp_key: str, record: Any, user: Any) -> Link:
+    """Join a CRM record to an ERP actor. The database refuses a second link for either side."""
+    model = CRM_MODEL.get(actor_type)
+    if model is None or not isinstance(record, model):
+        raise LinkRefused(_("A %(type)s actor cannot be linked to this kind of CRM record.") % {"type": actor_type})
+    attribute = {Contact: "contact", Project: "project"}.get(type(record), "company")
+    taken = Link.objects.filter(connection=connection, actor_type=actor_type, erp_key=erp_key).first()
+    if taken is not None:
+        raise LinkRefused(
+            _("%(type)s %(key)s is already linked to %(record)s.")
+            % {"type": actor_type, "key": erp_key, "record": taken.crm_record}
+        )
+    if Link.objects.filter(connection=connection, **{attribute: record}).exists():
+        raise LinkRefused(
+            _("%(record)s is already linked in %(connection)s.") % {"record": record, "connection": connection}
+        )
+    try:
+        with transaction.atomic():
+            return Link.objects.create(
+                connection=connection, actor_type=actor_type, erp_key=erp_key, **{attribute: record}
+            )
+    except IntegrityError:
+        raise LinkRefused(_("Someone linked it at the same moment; reload the page.")) from None
+
+
+class SyncRefused(Exception):
+    pass
+
+
+def sync_refusal(connection: ErpConnection) -> str:
+    """Why jobs cannot run for the connection now, or ''. Checked when queued and again in the worker."""
+    if not connection.is_active:
+        return _("%(name)s is not active.") % {"name": connection}
+    if not connection.last_test_ok:
+        return _("%(name)s has not passed its last test.") % {"name": connection}
+    return ""
+
+
+def start_sync_now(link: Link, user: Any) -> tuple[SyncRun, bool]:
+    """Queue Sync now for one link; if a run for it is already queued or running, that run is answered instead."""
+    refusal = sync_refusal(link.connection)
+    if refusal:
+        raise SyncRefused(refusal)
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(connection=link.connection, link=link, kind=RunKind.SYNC_NOW, total=1,
+                                         created_by=user if getattr(user, "is_authenticated", False) else None)  # fmt: skip
+            transaction.on_commit(lambda: _send_run(run.pk))
+    except IntegrityError:
+        existing = SyncRun.objects.filter(link=link, status__in=ACTIVE_RUN_STATUSES).first()
+        if existing is None:  # it finished between the insert and this read
+            return start_sync_now(link, user)
+        return existing, False
+    return run, True
+
+
+def _send_run(run_id: int) -> None:
+    from .tasks import run_sync
+
+    run_sync.apply_async(kwargs={"run_id": run_id})

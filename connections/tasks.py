@@ -1,15 +1,28 @@
-"""Celery tasks. Arguments are ids and small values; the work itself lives in services."""
+"""Celery tasks. Arguments are ids and small values; the work itself lives in services and the engine."""
 
 from __future__ import annotations
 
+import logging
+import random
 import socket
 from typing import Any
 
 from celery import Task, shared_task
 from celery.signals import worker_ready
 from django import db
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from connectors.client import ConnectorError
 
 from . import services
+from .choices import RunKind, RunStatus
+from .models import SyncRun
+from .sync.engine import sync_links
+
+log = logging.getLogger(__name__)
+MAX_RETRIES = 5
 
 
 @shared_task(name="connections.worker_heartbeat", bind=True, ignore_result=True)
@@ -24,3 +37,43 @@ def announce_worker(sender: Any = None, **kwargs: Any) -> None:
     services.record_worker_heartbeat(getattr(sender, "hostname", None) or socket.gethostname())
     # The pool's processes are forked from this one: they must not share its database connection.
     db.connections.close_all()
+
+
+def _finish(run_id: int, status: str, error: str = "") -> None:
+    SyncRun.objects.filter(pk=run_id).update(status=status, error=error[:4000], finished_at=timezone.now())
+
+
+@shared_task(name="connections.run_sync", bind=True, ignore_result=True, max_retries=MAX_RETRIES)
+def run_sync(self: Task, run_id: int) -> None:
+    """Run one sync job. Only a queued run is claimed, so a duplicate delivery does nothing."""
+    claimed = SyncRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1, done=0, changed=0, failed=0
+    )
+    if not claimed:
+        return
+    run = SyncRun.objects.select_related("connection__connector", "link").get(pk=run_id)
+    refusal = services.sync_refusal(run.connection)
+    if refusal:
+        _finish(run_id, RunStatus.FAILED, refusal)
+        return
+    if run.kind == RunKind.SYNC_NOW:
+        if run.link is None:
+            _finish(run_id, RunStatus.FAILED, _("The link was removed before the sync ran."))
+            return
+        links = [run.link]
+    else:
+        links = list(run.connection.links.all())
+    try:
+        counts = sync_links(run, links, resync=run.kind == RunKind.RESYNC)
+    except ConnectorError as error:
+        if not error.permanent and self.request.retries < MAX_RETRIES:
+            SyncRun.objects.filter(pk=run_id).update(status=RunStatus.QUEUED, error=str(error)[:4000])
+            delay = min(300, 5 * 2**self.request.retries) + random.uniform(0, 5)  # noqa: S311  (jitter)
+            raise self.retry(countdown=delay, exc=error) from error
+        _finish(run_id, RunStatus.FAILED, str(error))
+        return
+    except Exception:
+        log.exception("sync run %s failed", run_id)
+        _finish(run_id, RunStatus.FAILED, _("The sync failed unexpectedly; the worker's log has the details."))
+        return
+    _finish(run_id, RunStatus.PARTIALLY_FAILED if counts.failed else RunStatus.SUCCEEDED)

@@ -1,0 +1,67 @@
+"""A configured, active connection to the Demo ERP process, for engine and job tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connections import mapping, services
+from connections.models import ErpConnection, SyncRun, SyncSettings
+from connectors import protocol as p
+from connectors.client import ConnectionClient, ConnectorClient
+from connectors.models import SyncConnector
+from crm.models import Company, Country
+
+from .conftest import DEMO_CONFIG, RunningConnector
+
+C = p.ActorType.CUSTOMER
+
+
+def active_connection(demo: RunningConnector, erp_first: bool = True) -> ErpConnection:
+    """Customers sync to companies: NAME and PHONE both ways, EMAIL ERP → CRM, COUNTRY ERP → CRM through a list mapping."""
+    connector = SyncConnector(name="Demo ERP", url=demo.url)
+    connector.set_secret(demo.secret)
+    connector.save()
+    with services.interactive_client(demo.url, demo.secret) as client:
+        fields = client.get_config_data().data.fields
+    connection = services.save_connection(ErpConnection(name="Demo ERP – Sweden", connector=connector), fields=fields,
+                                          values=dict(DEMO_CONFIG), grants=[], user=None)  # fmt: skip
+    wanted = {"NAME": ("NAME", "both"), "PHONE": ("PHONE", "both"), "EMAIL": ("EMAIL", "erp_to_crm"),
+              "COUNTRY": ("COUNTRY", "erp_to_crm")}  # fmt: skip
+    rows = [mapping.FieldRow(f.key, *wanted.get(f.key, ("", "")), False, False)
+            for f in connection.erp_fields.filter(actor_type="Customer")]  # fmt: skip
+    mapping.save_field_mapping(connection, "Customer", True, rows, None)
+    sweden = Country.objects.get_or_create(code="SE", defaults={"name": "Sweden"})[0]
+    mapping.save_list_mapping(connection, "Customer", "COUNTRY", [("SE", "Sweden"), ("NO", "Norway")],
+                              {"SE": sweden.pk, "NO": None}, None)  # fmt: skip
+    services.set_active(connection, True, None)
+    settings_row = SyncSettings.load()
+    settings_row.crm_priority = 1 if erp_first else 0
+    settings_row.save()
+    ErpConnection.objects.filter(pk=connection.pk).update(priority=0 if erp_first else 1)
+    connection.refresh_from_db()
+    return connection
+
+
+def erp(demo: RunningConnector, connection: ErpConnection) -> ConnectionClient:
+    return ConnectorClient(demo.url, demo.secret).connection(str(connection.guid), connection.config_values)
+
+
+def new_customer(demo: RunningConnector, connection: ErpConnection, **values: Any) -> p.Actor:
+    return erp(demo, connection).create_actor(p.Actor(actor_type=C, values={"NAME": "Granbygg AB", **values}))
+
+
+def erp_values(demo: RunningConnector, connection: ErpConnection, key: str) -> dict[str, Any]:
+    return erp(demo, connection).get_actors(C, [key]).actors[0].values
+
+
+def change_in_erp(demo: RunningConnector, connection: ErpConnection, key: str, **values: Any) -> None:
+    [result] = erp(demo, connection).save_actors([p.Actor(actor_type=C, key=key, values=values)])
+    assert result.ok, result.error
+
+
+def company(**values: Any) -> Company:
+    return Company.objects.create(**{"name": "Granbygg AB", **values})
+
+
+def run_for(link: Any) -> SyncRun:
+    return SyncRun.objects.create(connection=link.connection, link=link, kind="sync_now", total=1)
