@@ -36,23 +36,25 @@ def admin(db: Any) -> Any:
     return UserFactory.create(username="lars", perms=["connections.manage_erp_sync"])
 
 
-def rows(connection: ErpConnection, actor_type: str = "Customer", **changes: tuple[str, str]) -> list[mapping.FieldRow]:
+def rows(
+    connection: ErpConnection, changes: dict[str, tuple[str, str]] | None = None, actor_type: str = "Customer"
+) -> list[mapping.FieldRow]:
     """The tab as it is, with some rows changed: key=(crm_field, direction)."""
     result = []
     for field in connection.erp_fields.filter(actor_type=actor_type):
-        crm, direction = changes.get(field.key, (field.crm_field, field.direction))
+        crm, direction = (changes or {}).get(field.key, (field.crm_field, field.direction))
         result.append(mapping.FieldRow(field.key, crm, direction, field.show_in_search, field.show_in_tab))
     return result
 
 
 def post_tab(
-    client: Any, connection: ErpConnection, actor_type: str = "Customer", sync: bool = True, **extra: str
+    client: Any, connection: ErpConnection, extra: dict[str, str] | None = None, actor_type: str = "Customer"
 ) -> Any:
-    data: dict[str, str] = {"sync_enabled": "on"} if sync else {}
+    data: dict[str, str] = {"sync_enabled": "on"}
     for field in connection.erp_fields.filter(actor_type=actor_type):
         data[f"crm-{field.key}"] = field.crm_field
         data[f"dir-{field.key}"] = field.direction
-    data.update(extra)
+    data.update(extra or {})
     return client.post(reverse("connections:mapping", args=[connection.pk, actor_type]), data)
 
 
@@ -87,7 +89,7 @@ def test_mapping_pages_are_for_erp_sync_admins(client: Any, connection: ErpConne
 def test_directions_that_cannot_work_are_refused(connection: ErpConnection, key: str, crm: str, direction: str,
                                                 message: str) -> None:  # fmt: skip
     with pytest.raises(mapping.MappingInvalid) as invalid:
-        mapping.save_field_mapping(connection, "Customer", True, rows(connection, **{key: (crm, direction)}), None)
+        mapping.save_field_mapping(connection, "Customer", True, rows(connection, {key: (crm, direction)}), None)
     assert invalid.value.errors[key] == message
     assert not connection.erp_fields.filter(actor_type="Customer", direction__gt="").exists()  # nothing saved
 
@@ -95,8 +97,8 @@ def test_directions_that_cannot_work_are_refused(connection: ErpConnection, key:
 def test_a_number_may_flow_into_a_crm_text_but_not_back(connection: ErpConnection) -> None:
     problems = mapping.direction_problems("Customer", "double", "normal", "NUMBER1")
     assert Direction.ERP_TO_CRM.value not in problems and Direction.CRM_TO_ERP.value in problems
-    mapping.save_field_mapping(connection, "Customer", True, rows(connection, CREDIT_LIMIT=("NUMBER1", "erp_to_crm"),
-                                                                 NUMBER1=("", "")), None)  # fmt: skip
+    mapping.save_field_mapping(connection, "Customer", True, rows(connection, {"CREDIT_LIMIT": ("NUMBER1", "erp_to_crm"),
+                                                                  "NUMBER1": ("", "")}), None)  # fmt: skip
     assert connection.erp_fields.get(actor_type="Customer", key="CREDIT_LIMIT").direction == "erp_to_crm"
 
 
@@ -104,12 +106,12 @@ def test_a_synced_field_cannot_also_be_shown_live_on_the_erp_tab(
     client: Any, connection: ErpConnection, admin: Any
 ) -> None:
     client.force_login(admin)
-    response = post_tab(client, connection, **{"dir-NAME": "both", "tab-NAME": "on"})
+    response = post_tab(client, connection, {"dir-NAME": "both", "tab-NAME": "on"})
     assert response.status_code == 400
     assert (
         "A synced field is stored in the CRM; it cannot also be shown live on the ERP tab." in response.content.decode()
     )
-    assert post_tab(client, connection, **{"crm-NAME": "", "tab-NAME": "on", "tab-BALANCE": "on"}).status_code == 302
+    assert post_tab(client, connection, {"crm-NAME": "", "tab-NAME": "on", "tab-BALANCE": "on"}).status_code == 302
     assert connection.erp_fields.get(actor_type="Customer", key="BALANCE").show_in_tab
 
 
@@ -120,7 +122,7 @@ def test_a_field_missing_in_the_erp_can_only_be_unmapped(connection: ErpConnecti
     with pytest.raises(mapping.MappingInvalid) as invalid:
         mapping.save_field_mapping(connection, "Customer", True, rows(connection), None)
     assert "missing in the ERP" in invalid.value.errors["FAX_OLD"]
-    mapping.save_field_mapping(connection, "Customer", True, rows(connection, FAX_OLD=("", "")), None)
+    mapping.save_field_mapping(connection, "Customer", True, rows(connection, {"FAX_OLD": ("", "")}), None)
     field.refresh_from_db()
     assert field.crm_field == ""
 
@@ -128,7 +130,7 @@ def test_a_field_missing_in_the_erp_can_only_be_unmapped(connection: ErpConnecti
 def test_auto_mapped_rows_stay_marked_until_a_direction_is_set(connection: ErpConnection) -> None:
     name = connection.erp_fields.get(actor_type="Customer", key="NAME")
     assert name.auto_mapped and not name.direction
-    mapping.save_field_mapping(connection, "Customer", True, rows(connection, NAME=("NAME", "both")), None)
+    mapping.save_field_mapping(connection, "Customer", True, rows(connection, {"NAME": ("NAME", "both")}), None)
     name.refresh_from_db()
     assert not name.auto_mapped and name.direction == "both"
 
@@ -169,7 +171,7 @@ def test_mandatory_defaults_are_enforced(connection: ErpConnection) -> None:
     )
     assert FieldDefault.objects.get(field_key="NAME").ask_user
     # A field synced from the CRM is not a default's business.
-    mapping.save_field_mapping(connection, "Customer", True, rows(connection, NAME=("NAME", "both")), None)
+    mapping.save_field_mapping(connection, "Customer", True, rows(connection, {"NAME": ("NAME", "both")}), None)
     with pytest.raises(mapping.MappingInvalid):
         mapping.save_defaults(connection, "Customer", {"NAME": ("x", False, True)}, None)
 
@@ -234,7 +236,7 @@ def test_mapping_changes_are_allowed_while_active_and_audited(
 ) -> None:
     ErpConnection.objects.filter(pk=connection.pk).update(is_active=True)
     client.force_login(admin)
-    assert post_tab(client, connection, **{"dir-NAME": "both"}).status_code == 302
+    assert post_tab(client, connection, {"dir-NAME": "both"}).status_code == 302
     assert connection.erp_fields.get(actor_type="Customer", key="NAME").direction == "both"
     entry = AuditEntry.objects.filter(connection=connection, action="changed").first()
     assert entry is not None and "Customer.NAME → NAME Both ways" in entry.detail and entry.user == admin
