@@ -13,6 +13,7 @@ urlpatterns = [
     path("health/", views.health, name="health"),
     path("settings/", views.settings_index, name="settings"),
     path("settings/quote-sync/", include("connections.urls")),
+    path("erp/", include("connections.urls_erp")),
     path("", include("crm.urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -21,6 +21,12 @@ from .factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Tests that need Redis use the configured broker when it is Redis, else database 15 of a local Redis.
+REDIS_TEST_URL = (
+    os.environ["CELERY_BROKER_URL"]
+    if os.environ.get("CELERY_BROKER_URL", "").startswith("redis")
+    else "redis://127.0.0.1:6379/15"
+)
 
 CRM_PERMS = [
     f"crm.{action}_{model}" for action in ("view", "add", "change") for model in ("company", "contact", "project")

@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from kombu import Connection
 
 from connections.models import WorkerHeartbeat
 from connections.tasks import worker_heartbeat
 from erpsync_admin.celery import app
 
-from .conftest import database_url, port_open, require_service, venv_bin, wait_for
+from .conftest import REDIS_TEST_URL, database_url, port_open, require_service, venv_bin, wait_for
 
 REDIS_URL = (
     settings.CELERY_BROKER_URL if settings.CELERY_BROKER_URL.startswith("redis") else "redis://127.0.0.1:6379/15"
@@ -25,7 +24,7 @@ REDIS_URL = (
 def broker_url(request: Any, tmp_path: Path) -> str:
     if request.param == "redis":
         require_service(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
-        return REDIS_URL
+        return REDIS_TEST_URL
     return f"sqla+sqlite:///{tmp_path / 'broker.sqlite3'}"
 
 

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views_erp
+
+app_name = "erp"
+
+urlpatterns = [
+    path("links/<int:pk>/sync-now/", views_erp.sync_now, name="sync-now"),
+    path("runs/<int:pk>/", views_erp.run_status, name="run"),
+]
