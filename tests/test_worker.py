@@ -15,9 +15,6 @@ from erpsync_admin.celery import app
 
 from .conftest import REDIS_TEST_URL, database_url, port_open, require_service, venv_bin, wait_for
 
-REDIS_URL = (
-    settings.CELERY_BROKER_URL if settings.CELERY_BROKER_URL.startswith("redis") else "redis://127.0.0.1:6379/15"
-)
 
 
 @pytest.fixture(params=["embedded", "redis"])
