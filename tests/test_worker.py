@@ -16,7 +16,6 @@ from erpsync_admin.celery import app
 from .conftest import REDIS_TEST_URL, database_url, port_open, require_service, venv_bin, wait_for
 
 
-
 @pytest.fixture(params=["embedded", "redis"])
 def broker_url(request: Any, tmp_path: Path) -> str:
     if request.param == "redis":
