@@ -26,8 +26,8 @@ def worker(start_process: Any, settings: Any) -> Any:
     from erpsync_admin.celery import app
 
     settings.CELERY_BROKER_URL = REDIS_TEST_URL
-    app.conf.broker_url = REDIS_TEST_URL
-    app.conf.broker_transport_options = {"visibility_timeout": 3600}
+    previous = app.conf.broker_url
+    app.conf.update(broker_url=REDIS_TEST_URL, broker_transport_options={"visibility_timeout": 3600})
     process = start_process(
         [venv_bin("celery"), "-A", "erpsync_admin", "worker", "--pool=threads", "--concurrency=4", "--loglevel=INFO",
          "--hostname=sync-test@%h", "--without-mingle", "--without-gossip", "--queues=celery"],
@@ -35,7 +35,7 @@ def worker(start_process: Any, settings: Any) -> Any:
         name="worker",
     )  # fmt: skip
     yield process
-    app.conf.broker_url = settings.CELERY_BROKER_URL
+    app.conf.update(broker_url=previous, broker_transport_options={})
 
 
 def finished(run_id: int) -> SyncRun | None:
@@ -67,15 +67,14 @@ def test_sync_now_runs_on_a_worker_and_reaches_the_erp(
     assert status["status"] == "succeeded" and status["status_text"] == "Succeeded"
 
 
-def test_twenty_sync_now_at_once_make_one_run(demo_connector: RunningConnector) -> None:
+def test_twenty_sync_now_at_once_make_one_run(
+    demo_connector: RunningConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
     connection = active_connection(demo_connector)
     actor = new_customer(demo_connector, connection)
     link = services.link_record(connection, "Customer", actor.key or "", company(), None)
     sent: list[int] = []
-    from connections import services as svc
-
-    original = svc._send_run
-    svc._send_run = lambda run_id: sent.append(run_id)  # type: ignore[assignment]
+    monkeypatch.setattr(services, "_send_run", sent.append)  # count the tasks that would be sent
     results: list[tuple[int, bool]] = []
     barrier = threading.Barrier(20)
 
@@ -87,14 +86,11 @@ def test_twenty_sync_now_at_once_make_one_run(demo_connector: RunningConnector) 
         finally:
             db_connection.close()
 
-    try:
-        threads = [threading.Thread(target=press) for _ in range(20)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-    finally:
-        svc._send_run = original  # type: ignore[assignment]
+    threads = [threading.Thread(target=press) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
     assert len(results) == 20
     assert len({run_id for run_id, _created in results}) == 1
     assert sum(created for _run_id, created in results) == 1 and len(sent) == 1
