@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
@@ -143,6 +144,9 @@ class ErpActorType(models.Model):
     connection = models.ForeignKey(ErpConnection, on_delete=models.CASCADE, related_name="actor_types")
     actor_type = models.CharField(_("actor type"), max_length=20)
     sync_enabled = models.BooleanField(_("sync"), default=False)
+    # Where automatic sync resumes: the ERP change feed's cursor, and when CRM changes were last collected.
+    feed_cursor = models.CharField(max_length=1000, blank=True)
+    crm_changes_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["connection", "pk"]
@@ -263,7 +267,10 @@ class SyncSettings(models.Model):
 
     crm_priority = models.PositiveIntegerField(_("CRM's sync priority"), default=0)
     automatic_sync = models.BooleanField(_("automatic sync"), default=False)
-    interval_minutes = models.PositiveIntegerField(_("interval (minutes)"), default=15)
+    interval_minutes = models.PositiveIntegerField(
+        _("interval (minutes)"), default=15, validators=[MinValueValidator(1), MaxValueValidator(1440)]
+    )
+    last_automatic_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -355,6 +362,7 @@ class SyncRun(models.Model):
     changed = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
+    keep_non_blank = models.BooleanField(_("do not overwrite with blank values"), default=False)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from connectors.client import ConnectorError
 
-from . import services
+from . import jobs, services
 from .choices import RunKind, RunStatus
 from .models import SyncRun
 from .sync.engine import sync_links
@@ -56,15 +56,22 @@ def run_sync(self: Task, run_id: int) -> None:
     if refusal:
         _finish(run_id, RunStatus.FAILED, refusal)
         return
-    if run.kind == RunKind.SYNC_NOW:
-        if run.link is None:
-            _finish(run_id, RunStatus.FAILED, _("The link was removed before the sync ran."))
-            return
-        links = [run.link]
-    else:
-        links = list(run.connection.links.all())
+    resume = None
     try:
-        counts = sync_links(run, links, resync=run.kind == RunKind.RESYNC)
+        if run.kind == RunKind.SYNC_NOW:
+            if run.link is None:
+                _finish(run_id, RunStatus.FAILED, _("The link was removed before the sync ran."))
+                return
+            links = [run.link]
+        elif run.kind == RunKind.AUTOMATIC:
+            links, resume = jobs.automatic_links(run.connection, run.started_at or timezone.now())
+        else:
+            links = list(run.connection.links.all())
+        SyncRun.objects.filter(pk=run_id).update(total=len(links))
+        counts = sync_links(run, links, resync=run.kind == RunKind.RESYNC, keep_non_blank=run.keep_non_blank)
+        if resume is not None:
+            # Only now that every write is committed does automatic sync move past these changes.
+            jobs.save_resume_points(run.connection, resume)
     except ConnectorError as error:
         if not error.permanent and self.request.retries < MAX_RETRIES:
             SyncRun.objects.filter(pk=run_id).update(status=RunStatus.QUEUED, error=str(error)[:4000])
@@ -77,3 +84,9 @@ def run_sync(self: Task, run_id: int) -> None:
         _finish(run_id, RunStatus.FAILED, _("The sync failed unexpectedly; the worker's log has the details."))
         return
     _finish(run_id, RunStatus.PARTIALLY_FAILED if counts.failed else RunStatus.SUCCEEDED)
+
+
+@shared_task(name="connections.automatic_sync_tick", ignore_result=True)
+def automatic_sync_tick() -> None:
+    """Scheduled by beat every minute; the interval and on/off live in the database, so changes need no restart."""
+    jobs.tick_automatic_sync()

@@ -41,5 +41,6 @@ urlpatterns = [
         views_mapping.DefaultValuesView.as_view(),
         name="mapping-defaults",
     ),
-    path("priority/", views.SyncSettingsTab.as_view(), name="sync-settings"),
+    path("connections/<int:pk>/run/", views.ConnectionBulkRunView.as_view(), name="connection-bulk-run"),
+    path("settings/", views.SyncSettingsTab.as_view(), name="sync-settings"),
 ]

@@ -6,6 +6,7 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,10 +19,10 @@ from connectors import protocol as p
 from connectors.client import ConnectorError
 from connectors.models import SyncConnector
 
-from . import mapping, services
-from .choices import AuditAction
+from . import jobs, mapping, services
+from .choices import AuditAction, RunKind
 from .forms import BaseGrantFormSet, ConfigForm, ConnectionForm, GrantFormSet, SyncConnectorForm, principal_choices
-from .models import AuditEntry, ErpConnection, WorkerHeartbeat, heartbeat_stale_after
+from .models import AuditEntry, ErpConnection, SyncSettings, WorkerHeartbeat, heartbeat_stale_after
 from .permissions import MANAGE_ERP_SYNC
 
 
@@ -59,7 +60,7 @@ class SyncTab(QuoteSyncTabView):
 
 
 class SyncSettingsTab(QuoteSyncTabView):
-    """Sync priority: the order that decides conflicts, with the CRM itself as one entry."""
+    """Sync priority (the order that decides conflicts, the CRM being one entry) and automatic sync."""
 
     tab = "settings"
     template_name = "connections/quote_sync_settings.html"
@@ -67,9 +68,12 @@ class SyncSettingsTab(QuoteSyncTabView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["entries"] = mapping.priority_entries()
+        context["settings_row"] = SyncSettings.load()
         return context
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        if request.POST.get("action") == "automatic":
+            return self._save_automatic(request)
         try:
             mapping.move_priority(request.POST.get("entry", ""), request.POST.get("move") == "up", request.user)
         except mapping.MappingInvalid as invalid:
@@ -77,6 +81,39 @@ class SyncSettingsTab(QuoteSyncTabView):
         if getattr(request, "htmx", False):
             return render(request, "connections/_priority.html", {"entries": mapping.priority_entries()})
         return redirect("connections:sync-settings")
+
+    def _save_automatic(self, request: HttpRequest) -> HttpResponse:
+        raw = request.POST.get("interval_minutes", "").strip()
+        if not raw.isdigit() or not 1 <= int(raw) <= 1440:
+            messages.error(request, _("The interval must be a whole number of minutes from 1 to 1440."))
+            return redirect("connections:sync-settings")
+        with transaction.atomic():
+            row = SyncSettings.objects.select_for_update().get_or_create(pk=1)[0]
+            row.automatic_sync = request.POST.get("automatic_sync") == "on"
+            row.interval_minutes = int(raw)
+            row.save(update_fields=["automatic_sync", "interval_minutes", "updated_at"])
+            services.audit(request.user, AuditAction.CHANGED, None,
+                           _("automatic sync %(state)s, every %(minutes)s minutes") % {
+                               "state": _("on") if row.automatic_sync else _("off"), "minutes": row.interval_minutes})  # fmt: skip
+        messages.success(request, _("Saved. Workers apply it within a minute; nothing needs a restart."))
+        return redirect("connections:sync-settings")
+
+
+class ConnectionBulkRunView(AdminRequired, View):
+    """Sync all, or Resync from CRM, for one connection: queues a job; progress shows on the connection page."""
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        connection = get_object_or_404(ErpConnection.objects.select_related("connector"), pk=pk)
+        kind = RunKind.RESYNC if request.POST.get("kind") == RunKind.RESYNC else RunKind.SYNC_ALL
+        try:
+            jobs.queue_bulk(connection, kind, request.user, keep_non_blank=request.POST.get("keep_non_blank") == "on")
+        except (services.SyncRefused, jobs.AlreadyRunning) as refusal:
+            messages.error(request, str(refusal))
+        else:
+            messages.success(
+                request, _("%(kind)s of %(name)s is queued.") % {"kind": RunKind(kind).label, "name": connection}
+            )
+        return redirect(connection)
 
 
 class WorkersTab(QuoteSyncTabView):
@@ -369,6 +406,7 @@ class ConnectionDetail(AdminRequired, View):
             "grants": services.current_grants(connection),
             "problems": services.activation_problems(connection),
             "audit": connection.audit_entries.select_related("user")[:50],
+            "runs": connection.runs.select_related("link__company", "link__contact", "link__project")[:20],
             "section": "settings",
         }
         return render(request, "connections/connection_detail.html", context)

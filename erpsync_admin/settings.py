@@ -206,6 +206,7 @@ LOGGING = {
 }
 
 CELERY_BEAT_SCHEDULE = {
+    "automatic-sync": {"task": "connections.automatic_sync_tick", "schedule": 60.0, "options": {"expires": 55}},
     "worker-heartbeat": {
         "task": "connections.worker_heartbeat",
         "schedule": float(ERPSYNC_HEARTBEAT_SECONDS),

@@ -1,0 +1,104 @@
+"""Queueing bulk sync jobs: Sync all, Resync from CRM, and automatic sync in sync-priority order."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from celery import chain
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from connectors import protocol as p
+
+from .choices import LinkStatus, RunKind
+from .mapping import CRM_MODEL
+from .models import ErpConnection, Link, SyncRun, SyncSettings
+from .services import SyncRefused, sync_refusal
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+def queue_bulk(connection: ErpConnection, kind: str, user: Any = None, keep_non_blank: bool = False) -> SyncRun:
+    """Queue Sync all or Resync from CRM for a connection; refused while another bulk run of it is queued or running."""
+    refusal = sync_refusal(connection)
+    if refusal:
+        raise SyncRefused(refusal)
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(connection=connection, kind=kind, keep_non_blank=keep_non_blank,
+                                         total=connection.links.count(),
+                                         created_by=user if getattr(user, "is_authenticated", False) else None)  # fmt: skip
+            transaction.on_commit(lambda: _send([run.pk]))
+    except IntegrityError:
+        raise AlreadyRunning(
+            _("A bulk sync of %(name)s is already queued or running.") % {"name": connection}
+        ) from None
+    return run
+
+
+def _send(run_ids: list[int]) -> None:
+    from .tasks import run_sync
+
+    if run_ids:
+        chain(*[run_sync.si(run_id=run_id) for run_id in run_ids]).apply_async()
+
+
+@transaction.atomic
+def tick_automatic_sync(now: datetime | None = None) -> list[int]:
+    """Called every minute by beat: when automatic sync is on and due, queue one run per active connection, in
+    sync-priority order, chained so that they run one after another. Returns the queued run ids."""
+    now = now or timezone.now()
+    settings_row = SyncSettings.objects.select_for_update().get_or_create(pk=1)[0]
+    if not settings_row.automatic_sync:
+        return []
+    last = settings_row.last_automatic_at
+    if last is not None and now - last < timedelta(minutes=settings_row.interval_minutes):
+        return []
+    settings_row.last_automatic_at = now
+    settings_row.save(update_fields=["last_automatic_at", "updated_at"])
+    queued = []
+    for connection in ErpConnection.objects.filter(is_active=True, last_test_ok=True).order_by("priority", "pk"):
+        try:
+            with transaction.atomic():
+                queued.append(SyncRun.objects.create(connection=connection, kind=RunKind.AUTOMATIC).pk)
+        except IntegrityError:
+            continue  # this connection's previous bulk run is still going: it is not queued twice
+    transaction.on_commit(lambda: _send(queued))
+    return queued
+
+
+def automatic_links(connection: ErpConnection, started: datetime) -> tuple[list[Link], dict[str, tuple[str, datetime]]]:
+    """The links an automatic run syncs, and where each actor type resumes next time (saved after the writes).
+
+    ERP side: every page of the change feed from the saved cursor. CRM side: records changed since the last run.
+    Links that failed before are always included, so a failure is retried until it succeeds.
+    """
+    client = connection.connector.client().connection(str(connection.guid), connection.config_values)
+    keys: dict[str, set[str]] = {}
+    resume: dict[str, tuple[str, datetime]] = {}
+    selected = Q(status__in=[LinkStatus.FAILED])
+    for actor_type in connection.actor_types.filter(sync_enabled=True):
+        changed: set[str] = set()
+        cursor = actor_type.feed_cursor or None
+        for page in client.changes(p.ActorType(actor_type.actor_type), cursor=cursor, page_size=p.MAX_PAGE_SIZE):
+            changed.update(actor.key for actor in page.actors if actor.key)
+            cursor = page.next_cursor
+        keys[actor_type.actor_type] = changed
+        resume[actor_type.actor_type] = (cursor or "", started)
+        selected |= Q(actor_type=actor_type.actor_type, erp_key__in=changed)
+        since = actor_type.crm_changes_since
+        model = CRM_MODEL[actor_type.actor_type]
+        attribute = {"Person": "contact", "Project": "project"}.get(actor_type.actor_type, "company")
+        recent = model._default_manager.filter(updated_at__gte=since) if since else model._default_manager.all()
+        selected |= Q(actor_type=actor_type.actor_type, **{f"{attribute}__in": recent.values("pk")})
+    return list(connection.links.filter(selected).distinct()), resume
+
+
+def save_resume_points(connection: ErpConnection, resume: dict[str, tuple[str, datetime]]) -> None:
+    for actor_type, (cursor, since) in resume.items():
+        connection.actor_types.filter(actor_type=actor_type).update(feed_cursor=cursor, crm_changes_since=since)
