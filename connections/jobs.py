@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from connectors import protocol as p
 
-from .choices import LinkStatus, RunKind
+from .choices import LinkStatus, RunKind, RunStatus
 from .mapping import CRM_MODEL
 from .models import ErpConnection, Link, SyncRun, SyncSettings
 from .services import SyncRefused, sync_refusal
@@ -102,3 +102,36 @@ def automatic_links(connection: ErpConnection, started: datetime) -> tuple[list[
 def save_resume_points(connection: ErpConnection, resume: dict[str, tuple[str, datetime]]) -> None:
     for actor_type, (cursor, since) in resume.items():
         connection.actor_types.filter(actor_type=actor_type).update(feed_cursor=cursor, crm_changes_since=since)
+
+
+def sweep_stuck_runs(now: datetime | None = None) -> list[int]:
+    """Send again the runs whose worker died (still running past the deadline) or whose message was lost
+    (still queued past it). The task only claims queued runs, so a run is never executed twice at once;
+    one that has used up its attempts is failed, saying so."""
+    from django.conf import settings
+
+    from .tasks import MAX_RETRIES
+
+    now = now or timezone.now()
+    deadline = now - timedelta(seconds=settings.ERPSYNC_RUN_STUCK_AFTER)
+    resent = []
+    with transaction.atomic():
+        stuck = SyncRun.objects.select_for_update(skip_locked=True).filter(
+            Q(status=RunStatus.RUNNING, started_at__lt=deadline) | Q(status=RunStatus.QUEUED, created_at__lt=deadline)
+        )
+        for run in stuck:
+            if run.attempts > MAX_RETRIES:
+                SyncRun.objects.filter(pk=run.pk).update(
+                    status=RunStatus.FAILED, finished_at=now,
+                    error=_("Gave up after %(n)s attempts; the worker kept stopping during this run.") % {"n": run.attempts},
+                )  # fmt: skip
+                continue
+            SyncRun.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED, created_at=now)
+            resent.append(run.pk)
+        transaction.on_commit(lambda: _send_each(resent))
+    return resent
+
+
+def _send_each(run_ids: list[int]) -> None:
+    for run_id in run_ids:
+        _send([run_id])

@@ -90,3 +90,9 @@ def run_sync(self: Task, run_id: int) -> None:
 def automatic_sync_tick() -> None:
     """Scheduled by beat every minute; the interval and on/off live in the database, so changes need no restart."""
     jobs.tick_automatic_sync()
+
+
+@shared_task(name="connections.sweep_stuck_runs", ignore_result=True)
+def sweep_stuck_runs() -> None:
+    """Scheduled by beat every minute: recovers runs whose worker died or whose message was lost."""
+    jobs.sweep_stuck_runs()

@@ -67,6 +67,9 @@ try:
         raise ConfigError("TIME_ZONE", TIME_ZONE, "use an IANA time zone name such as Europe/Stockholm or UTC")
 
     ERPSYNC_CONNECTOR_TIMEOUT = env.integer("ERPSYNC_CONNECTOR_TIMEOUT", 15, minimum=1, maximum=120)
+    # A run still "running" this long after it started (its worker died), or still "queued" this long after it
+    # was written (its message was lost), is sent again by the sweeper.
+    ERPSYNC_RUN_STUCK_AFTER = env.integer("ERPSYNC_RUN_STUCK_AFTER", CELERY_TASK_TIME_LIMIT + 60, minimum=5)
     ERPSYNC_HEARTBEAT_SECONDS = env.integer("ERPSYNC_HEARTBEAT_SECONDS", 30, minimum=1, maximum=600)
     LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])
     SECURE_SSL_REDIRECT = env.flag("SECURE_SSL_REDIRECT", not DEBUG)
@@ -206,6 +209,7 @@ LOGGING = {
 }
 
 CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-runs": {"task": "connections.sweep_stuck_runs", "schedule": 60.0, "options": {"expires": 55}},
     "automatic-sync": {"task": "connections.automatic_sync_tick", "schedule": 60.0, "options": {"expires": 55}},
     "worker-heartbeat": {
         "task": "connections.worker_heartbeat",

@@ -132,3 +132,64 @@ def test_links_of_hidden_connections_cannot_be_synced_or_watched(demo_connector:
     assert client.get(reverse("erp:run", args=[run.pk])).status_code == 404
     client.logout()
     assert client.post(reverse("erp:sync-now", args=[link.pk])).status_code == 302
+
+
+def test_a_worker_killed_mid_run_is_recovered_by_the_sweeper(worker: Any, start_process: Any, demo_connector: RunningConnector,
+                                                            settings: Any) -> None:  # fmt: skip
+    """The first worker dies inside GetActors (a slow connector); the sweeper sends the run again and a second
+    worker finishes it: the record is synced once, completely."""
+    import os
+    import signal
+    import time
+
+    import httpx
+
+    from connections import jobs
+
+    from .connectors.servers import serving
+
+    def slow_proxy(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        if environ["PATH_INFO"] == "/v1/get-actors":
+            time.sleep(4)
+        headers = {
+            k: environ[f"HTTP_{k.upper().replace('-', '_')}"]
+            for k in ("X-Erpsync-Timestamp", "X-Erpsync-Nonce", "X-Erpsync-Signature")
+        }
+        answer = httpx.post(
+            demo_connector.url + environ["PATH_INFO"],
+            content=body,
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        start_response(f"{answer.status_code} OK", [("Content-Type", "application/json")])
+        return [answer.content]
+
+    with serving(slow_proxy, threads=8) as proxy_url:
+        connection = active_connection(demo_connector)
+        actor = new_customer(demo_connector, connection, PHONE="+46 1")
+        record = company(phone="+46 1")
+        link = services.link_record(connection, "Customer", actor.key or "", record, None)
+        change_in_erp(demo_connector, connection, actor.key or "", PHONE="+46 after the crash")
+        type(connection.connector).objects.filter(pk=connection.connector_id).update(url=proxy_url)
+        run, _created = services.start_sync_now(link, None)
+        wait_for(lambda: SyncRun.objects.get(pk=run.pk).status == "running", 30, "the first worker to start the run")
+        time.sleep(1)
+        os.killpg(worker.popen.pid, signal.SIGKILL)  # the worker dies inside GetActors
+        worker.popen.wait(10)
+        assert SyncRun.objects.get(pk=run.pk).status == "running"
+        second = start_process(
+            [venv_bin("celery"), "-A", "erpsync_admin", "worker", "--pool=threads", "--concurrency=2",
+             "--hostname=sync-test-2@%h", "--without-mingle", "--without-gossip"],
+            env={"DATABASE_URL": database_url(), "CELERY_BROKER_URL": REDIS_TEST_URL}, name="worker2",
+        )  # fmt: skip
+        settings.ERPSYNC_RUN_STUCK_AFTER = 1
+        time.sleep(1.5)
+        assert jobs.sweep_stuck_runs() == [run.pk]
+        try:
+            done = wait_for(lambda: finished(run.pk), 60, "the second worker to finish the run")
+        except AssertionError:
+            raise AssertionError(second.output()[-3000:]) from None
+    assert done.status == "succeeded" and done.attempts == 2
+    record.refresh_from_db()
+    assert record.phone == "+46 after the crash"
+    assert SyncRun.objects.filter(link=link).count() == 1
