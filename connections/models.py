@@ -304,6 +304,8 @@ class Link(models.Model):
     last_synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=LinkStatus.choices, default=LinkStatus.OK)
     last_error = models.TextField(blank=True)
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

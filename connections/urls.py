@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import views, views_mapping
+from . import views, views_log, views_mapping
 
 app_name = "connections"
 
@@ -43,4 +43,6 @@ urlpatterns = [
     ),
     path("connections/<int:pk>/run/", views.ConnectionBulkRunView.as_view(), name="connection-bulk-run"),
     path("settings/", views.SyncSettingsTab.as_view(), name="sync-settings"),
+    path("connections/<int:pk>/log/", views_log.SyncLogView.as_view(), name="sync-log"),
+    path("connections/<int:pk>/failed/", views_log.FailedRecordsView.as_view(), name="failed-records"),
 ]

@@ -203,21 +203,29 @@ def _finish_batch(
     with transaction.atomic():
         _write_crm(records, now)
         links = []
+        new_errors = []
         for record in records:
             link = record.link
+            previous_error = link.last_error
             link.baseline = record.baseline
             link.erp_last_modified = record.actor.last_modified
             link.last_synced_at = now
             link.status = LinkStatus.FAILED if record.errors else LinkStatus.OK
             link.last_error = "\n".join(record.errors)
+            if link.last_error and link.last_error != previous_error:
+                new_errors.append(link.pk)
             links.append(link)
         for link in missing:
+            if link.status != LinkStatus.ERP_MISSING:
+                new_errors.append(link.pk)
             link.status, link.last_error = (
                 LinkStatus.ERP_MISSING,
                 _("The ERP actor no longer exists; nothing was written."),
             )
             links.append(link)
         Link.objects.bulk_update(links, ["baseline", "erp_last_modified", "last_synced_at", "status", "last_error"])
+        # A dismissed failure stays dismissed while it is the same failure; a new one needs a new look.
+        Link.objects.filter(pk__in=new_errors).update(dismissed_at=None, dismissed_reason="")
         entries = [entry for record in records for entry in record.logs]
         entries += [SyncLogEntry(link=link, connection=connection, actor_type=link.actor_type, erp_key=link.erp_key,
                                  outcome=LogOutcome.ERROR, reason=link.last_error) for link in missing]  # fmt: skip
