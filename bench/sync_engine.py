@@ -1,0 +1,187 @@
+"""The sync engine at 10,000 links against a Demo ERP process.
+
+Usage: DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... .venv/bin/python bench/sync_engine.py
+(without them: a SQLite file under var/ and Redis on 127.0.0.1:6379/13 for the Sync now figure).
+Prints each figure beside the raw floor (the same connector reads and bulk updates, no engine logic) and
+writes bench/results/sync_engine.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-sync.sqlite3'}")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/13")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erpsync_admin.settings")
+LINKS = 10_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str) -> None:
+    import httpx
+
+    for _ in range(600):
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not come up")
+
+
+def main() -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection as db
+    from django.utils import timezone
+
+    from connections import jobs, mapping, services, tasks
+    from connections.models import ErpConnection, Link, SyncRun, SyncSettings
+    from connectors import protocol as p
+    from connectors.models import SyncConnector
+    from crm.models import Company, Country
+
+    call_command("flush", interactive=False, verbosity=0) if db.vendor == "postgresql" else None
+    if db.vendor == "sqlite":
+        Path(db.settings_dict["NAME"]).unlink(missing_ok=True)
+        db.close()
+    call_command("migrate", verbosity=0)
+
+    work = Path(tempfile.mkdtemp(prefix="erpsync-bench-"))
+    secret = secrets.token_urlsafe(24)
+    (work / "secret").write_text(secret)
+    port = free_port()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "connectors.demo", "--port", str(port), "--secret-file", str(work / "secret"),
+         "--data", str(work / "demo.sqlite3"), "--seed-actors", str(int(LINKS / 0.6) + 100)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    worker = None
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/v1/health")
+        connector = SyncConnector(name="Demo ERP", url=url)
+        connector.set_secret(secret)
+        connector.save()
+        config = {"client_name": "bench", "api_key": "demo-api-key", "company_number": 1}
+        with services.interactive_client(url, secret) as client:
+            fields = client.get_config_data().data.fields
+        conn = services.save_connection(ErpConnection(name="Demo ERP", connector=connector), fields=fields,
+                                        values=config, grants=[], user=None)  # fmt: skip
+        wanted = {"NAME": ("NAME", "both"), "PHONE": ("PHONE", "both"), "EMAIL": ("EMAIL", "erp_to_crm"),
+                  "COUNTRY": ("COUNTRY", "erp_to_crm")}  # fmt: skip
+        rows = [mapping.FieldRow(f.key, *wanted.get(f.key, ("", "")), False, False)
+                for f in conn.erp_fields.filter(actor_type="Customer")]  # fmt: skip
+        mapping.save_field_mapping(conn, "Customer", True, rows, None)
+        countries = {code: Country.objects.get_or_create(code=code, defaults={"name": code})[0].pk
+                     for code in ("SE", "NO", "DK", "FI", "IS")}  # fmt: skip
+        mapping.save_list_mapping(conn, "Customer", "COUNTRY", [(c, c) for c in countries], dict(countries), None)
+        services.set_active(conn, True, None)
+        SyncSettings.objects.update_or_create(pk=1, defaults={"crm_priority": 1})
+        ErpConnection.objects.filter(pk=conn.pk).update(priority=0)
+        conn.refresh_from_db()
+        erp = conn.connector.client().connection(str(conn.guid), conn.config_values)
+
+        keys = [a.key for page in erp.changes(p.ActorType.CUSTOMER, page_size=1000) for a in page.actors][:LINKS]
+        companies = Company.objects.bulk_create(Company(name=f"Bench {n:05d} AB", phone="") for n in range(LINKS))
+        Link.objects.bulk_create(Link(connection=conn, actor_type="Customer", erp_key=key, company=company)
+                                 for key, company in zip(keys, companies, strict=True))  # fmt: skip
+
+        def run(kind: str) -> tuple[float, SyncRun]:
+            started = time.perf_counter()
+            sync_run = SyncRun.objects.create(connection=conn, kind=kind)
+            tasks.run_sync.apply(kwargs={"run_id": sync_run.pk})
+            sync_run.refresh_from_db()
+            assert sync_run.status == "succeeded", (sync_run.status, sync_run.error)
+            return time.perf_counter() - started, sync_run
+
+        first, first_run = run("sync_all")  # every link is new: a full sync
+        jobs_cursor = run("automatic")  # catch the cursor up to now
+        del jobs_cursor
+        changed_erp = keys[:100]
+        [r for r in erp.save_actors([p.Actor(actor_type=p.ActorType.CUSTOMER, key=k, values={"PHONE": f"+46 {n}"})
+                                     for n, k in enumerate(changed_erp)]) if not r.ok]  # fmt: skip
+        Company.objects.filter(pk__in=[c.pk for c in companies[5000:5100]]).update(phone="+46 CRM", updated_at=timezone.now())
+        automatic, automatic_run = run("automatic")
+        resync, resync_run = run("resync")
+        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+        # The raw floor: the same connector reads and CRM bulk updates, no engine logic.
+        started = time.perf_counter()
+        actors = erp.get_actors(p.ActorType.CUSTOMER, keys, ["NAME", "PHONE", "EMAIL", "COUNTRY"]).actors
+        by_key = {a.key: a for a in actors}
+        for company, key in zip(companies, keys, strict=True):
+            company.phone = str(by_key[key].values.get("PHONE") or "")
+        Company.objects.bulk_update(companies, ["phone"], batch_size=1000)
+        raw_full = time.perf_counter() - started
+
+        # Sync now through a real worker, warm.
+        env = {**os.environ}
+        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "erpsync_admin", "worker", "--pool=threads",
+                                   "--concurrency=4", "--without-mingle", "--without-gossip", "--loglevel=WARNING"],
+                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        link = Link.objects.filter(connection=conn).first()
+        assert link is not None
+        timings = []
+        for attempt in range(25):
+            started = time.perf_counter()
+            sync_run, _created = services.start_sync_now(link, None)
+            while SyncRun.objects.filter(pk=sync_run.pk, status__in=["queued", "running"]).exists():
+                time.sleep(0.005)
+                if time.perf_counter() - started > 30:
+                    raise SystemExit("Sync now did not finish: is a broker reachable at CELERY_BROKER_URL?")
+            if attempt >= 5:  # the first ones warm the worker up
+                timings.append((time.perf_counter() - started) * 1000)
+    finally:
+        demo.terminate()
+        if worker is not None:
+            worker.terminate()
+    results = {
+        "database": db.vendor,
+        "links": LINKS,
+        "full_sync_all_seconds": round(first, 2),
+        "full_sync_changed": first_run.changed,
+        "automatic_100_erp_100_crm_seconds": round(automatic, 2),
+        "automatic_changed": automatic_run.changed,
+        "automatic_target_seconds": 5,
+        "resync_seconds": round(resync, 2),
+        "resync_target_seconds": 30,
+        "raw_floor_full_seconds": round(raw_full, 2),
+        "resync_ratio_to_floor": round(resync / raw_full, 1),
+        "engine_process_peak_rss_mb": round(rss_mb),
+        "rss_target_mb": 300,
+        "sync_now_p50_ms": round(statistics.median(timings)),
+        "sync_now_p95_ms": round(sorted(timings)[int(len(timings) * 0.95) - 1]),
+        "sync_now_target_p50_ms": 250,
+    }
+    for key, value in results.items():
+        print(f"{key:40} {value}")
+    out = ROOT / "bench" / "results" / "sync_engine.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
