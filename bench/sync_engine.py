@@ -56,14 +56,15 @@ def main() -> None:
     from django.db import connection as db
     from django.utils import timezone
 
-    from connections import jobs, mapping, services, tasks
+    from connections import mapping, services, tasks
     from connections.models import ErpConnection, Link, SyncRun, SyncSettings
     from connectors import protocol as p
     from connectors.models import SyncConnector
     from crm.models import Company, Country
 
-    call_command("flush", interactive=False, verbosity=0) if db.vendor == "postgresql" else None
-    if db.vendor == "sqlite":
+    if db.vendor == "postgresql":
+        call_command("flush", interactive=False, verbosity=0)
+    else:
         Path(db.settings_dict["NAME"]).unlink(missing_ok=True)
         db.close()
     call_command("migrate", verbosity=0)
@@ -117,14 +118,16 @@ def main() -> None:
             return time.perf_counter() - started, sync_run
 
         first, first_run = run("sync_all")  # every link is new: a full sync
-        jobs_cursor = run("automatic")  # catch the cursor up to now
-        del jobs_cursor
+        run("automatic")  # catch the cursor up to now
         changed_erp = keys[:100]
-        [r for r in erp.save_actors([p.Actor(actor_type=p.ActorType.CUSTOMER, key=k, values={"PHONE": f"+46 {n}"})
-                                     for n, k in enumerate(changed_erp)]) if not r.ok]  # fmt: skip
-        Company.objects.filter(pk__in=[c.pk for c in companies[5000:5100]]).update(phone="+46 CRM", updated_at=timezone.now())
+        saved = erp.save_actors([p.Actor(actor_type=p.ActorType.CUSTOMER, key=k, values={"PHONE": f"+46 {n}"})
+                                 for n, k in enumerate(changed_erp)])  # fmt: skip
+        assert all(result.ok for result in saved)
+        Company.objects.filter(pk__in=[c.pk for c in companies[5000:5100]]).update(
+            phone="+46 CRM", updated_at=timezone.now()
+        )
         automatic, automatic_run = run("automatic")
-        resync, resync_run = run("resync")
+        resync, _resync_run = run("resync")
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
         # The raw floor: the same connector reads and CRM bulk updates, no engine logic.

@@ -392,6 +392,10 @@ class SyncRun(models.Model):
         return f"{self.get_kind_display()} #{self.pk} ({self.status})"
 
     @property
+    def duration(self) -> timedelta | None:
+        return self.finished_at - self.started_at if self.started_at and self.finished_at else None
+
+    @property
     def progress(self) -> int:
         return 100 if self.total == 0 and self.finished_at else int(100 * self.done / self.total) if self.total else 0
 

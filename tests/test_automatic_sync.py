@@ -117,6 +117,7 @@ def test_sync_all_and_resync_from_the_connection_page(demo_connector: RunningCon
     assert erp_values(demo_connector, connection, actor.key or "")["PHONE"] == "+46 CRM"
     shown = client.get(connection.get_absolute_url()).content.decode()
     assert "Resync from CRM" in shown and "Succeeded" in shown
+    assert f"{SyncRun.objects.filter(kind='resync').first().duration.total_seconds():.1f} s" in shown  # type: ignore[union-attr]
 
 
 def test_automatic_sync_settings_are_validated_and_audited(client: Any) -> None:
