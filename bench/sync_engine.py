@@ -85,7 +85,7 @@ def main() -> None:
         connector = SyncConnector(name="Demo ERP", url=url)
         connector.set_secret(secret)
         connector.save()
-        config = {"client_name": "bench", "api_key": "demo-api-key", "company_number": 1}
+        config: dict[str, p.Value] = {"client_name": "bench", "api_key": "demo-api-key", "company_number": 1}
         with services.interactive_client(url, secret) as client:
             fields = client.get_config_data().data.fields
         conn = services.save_connection(ErpConnection(name="Demo ERP", connector=connector), fields=fields,
@@ -104,7 +104,7 @@ def main() -> None:
         conn.refresh_from_db()
         erp = conn.connector.client().connection(str(conn.guid), conn.config_values)
 
-        keys = [a.key for page in erp.changes(p.ActorType.CUSTOMER, page_size=1000) for a in page.actors][:LINKS]
+        keys = [a.key or "" for page in erp.changes(p.ActorType.CUSTOMER, page_size=1000) for a in page.actors][:LINKS]
         companies = Company.objects.bulk_create(Company(name=f"Bench {n:05d} AB", phone="") for n in range(LINKS))
         Link.objects.bulk_create(Link(connection=conn, actor_type="Customer", erp_key=key, company=company)
                                  for key, company in zip(keys, companies, strict=True))  # fmt: skip
