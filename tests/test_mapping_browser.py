@@ -85,7 +85,7 @@ def test_an_admin_takes_a_connection_from_saved_to_active(admin_page: Any, demo_
         position -= 1
         expect(page.locator("#rank li").nth(position)).to_contain_text("E-mail")
 
-    page.goto("/settings/quote-sync/priority/")
+    page.goto("/settings/quote-sync/settings/")
     page.get_by_role("button", name="Move Demo ERP – Sweden up").click()
     expect(page.locator("#priority li").first).to_contain_text("Demo ERP – Sweden")
     shot(page, "sync-priority")

@@ -69,8 +69,13 @@ def create_connection(client: Any, connector: SyncConnector, **overrides: Any) -
     data = form_data(connector, **overrides)
     data["test_token"] = passed_test_token(client, data)
     response = client.post(reverse("connections:connection-add"), data)
-    assert response.status_code == 302, response.content.decode()[:3000]
+    assert response.status_code == 302, page_errors(response.content.decode())
     return ErpConnection.objects.get(name=data["name"])
+
+
+def page_errors(page: str) -> list[str]:
+    """The error messages a form page shows, for a readable assertion."""
+    return re.findall(r'(?:role="alert"|class="error")[^>]*>\s*([^<]+)', page)
 
 
 # Who may open what
