@@ -57,3 +57,20 @@ def may_connect(user: Any, connection: ErpConnection) -> bool:
 def may_create_in_erp(user: Any, connection: ErpConnection) -> bool:
     """May create new ERP actors through ``connection``."""
     return _right(user, connection, connection.everyone_can_create, "create_in_erp_erpconnection")
+
+
+def connectable(user: Any, connections: list[ErpConnection]) -> set[int]:
+    """Which of these (visible) connections the user may connect and disconnect records in, in one query."""
+    from .models import ErpConnection
+
+    allowed = {c.pk for c in connections if c.visibility == Visibility.EVERYONE and c.everyone_can_connect}
+    specified = [c.pk for c in connections if c.visibility == Visibility.SPECIFIED]
+    if specified:
+        granted = get_objects_for_user(
+            user,
+            "connections.connect_erpconnection",
+            klass=ErpConnection.objects.filter(pk__in=specified),
+            accept_global_perms=False,
+        )
+        allowed.update(granted.values_list("pk", flat=True))
+    return allowed

@@ -533,3 +533,61 @@ def _send_run(run_id: int) -> None:
     from .tasks import run_sync
 
     run_sync.apply_async(kwargs={"run_id": run_id})
+
+
+@transaction.atomic
+def unlink(link: Link, user: Any) -> None:
+    """Remove a link; the ERP actor and the CRM record stay as they are."""
+    audit(user, AuditAction.CHANGED, link.connection, _("disconnected %(record)s from %(type)s %(key)s") % {
+        "record": link.crm_record, "type": link.actor_type, "key": link.erp_key})  # fmt: skip
+    link.delete()
+
+
+def search_for_link(connection: ErpConnection, record: Any, text: str, language: str = "en") -> dict[str, Any]:
+    """Simple search in the ERP for actors this record may be linked to; a contact's persons are searched
+    under its company's linked actor. Columns are the "Show in search" fields in rank order."""
+    from .mapping import CRM_MODEL
+
+    types = [t for t, model in CRM_MODEL.items() if model is type(record)]
+    enabled = list(
+        connection.actor_types.filter(actor_type__in=types, sync_enabled=True).values_list("actor_type", flat=True)
+    )
+    context: dict[str, Any] = {"connection": connection, "record": record, "rows": [], "columns": [], "problem": None,
+                               "kind": record._meta.model_name}  # fmt: skip
+    if not enabled:
+        context["problem"] = Problem("none", _("%(name)s does not sync this kind of record.") % {"name": connection})
+        return context
+    parent = None
+    if isinstance(record, Contact):
+        parent = Link.objects.filter(connection=connection, company=record.company).first()
+        if parent is None:
+            context["problem"] = Problem(
+                "parent", _("Link the contact's company first; persons are searched under it.")
+            )
+            return context
+    client = connection.connector.client()
+    conn = client.connection(str(connection.guid), connection.config_values)
+    try:
+        for actor_type in enabled:
+            columns = list(
+                connection.erp_fields.filter(actor_type=actor_type, show_in_search=True, missing_in_erp=False)
+            )
+            if not columns:
+                columns = list(connection.erp_fields.filter(actor_type=actor_type, missing_in_erp=False)[:3])
+            keys = [f.key for f in columns]
+            if parent is not None:
+                found = conn.search_by_parent(
+                    p.ActorType(actor_type), p.ActorType(parent.actor_type), parent.erp_key, text, keys, limit=25
+                )
+            else:
+                found = conn.search(p.ActorType(actor_type), text, keys, limit=25)
+            taken = dict(Link.objects.filter(connection=connection, actor_type=actor_type,
+                                             erp_key__in=[a.key for a in found.actors]).values_list("erp_key", "pk"))  # fmt: skip
+            context["columns"] = [f.label for f in columns]
+            context["rows"] += [
+                (actor_type, actor.key, [actor.values.get(k) for k in keys], actor.key in taken)
+                for actor in found.actors
+            ]
+    except ConnectorError as error:
+        context["problem"] = explain(error, language)
+    return context

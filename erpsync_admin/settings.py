@@ -67,6 +67,8 @@ try:
         raise ConfigError("TIME_ZONE", TIME_ZONE, "use an IANA time zone name such as Europe/Stockholm or UTC")
 
     ERPSYNC_CONNECTOR_TIMEOUT = env.integer("ERPSYNC_CONNECTOR_TIMEOUT", 15, minimum=1, maximum=120)
+    # The ERP tab waits at most this long for each connector's live values (all connections at once).
+    ERPSYNC_ERP_TAB_TIMEOUT = env.integer("ERPSYNC_ERP_TAB_TIMEOUT", 2, minimum=1, maximum=30)
     # A run still "running" this long after it started (its worker died), or still "queued" this long after it
     # was written (its message was lost), is sent again by the sweeper.
     ERPSYNC_RUN_STUCK_AFTER = env.integer("ERPSYNC_RUN_STUCK_AFTER", CELERY_TASK_TIME_LIMIT + 60, minimum=5)
