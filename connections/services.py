@@ -565,7 +565,8 @@ def search_for_link(connection: ErpConnection, record: Any, text: str, language:
                 "parent", _("Link the contact's company first; persons are searched under it.")
             )
             return context
-    client = connection.connector.client()
+    # Someone is waiting for this answer: the interactive timeouts apply, not a worker's.
+    client = interactive_client(connection.connector.url, connection.connector.secret, language)
     conn = client.connection(str(connection.guid), connection.config_values)
     try:
         for actor_type in enabled:
@@ -590,4 +591,6 @@ def search_for_link(connection: ErpConnection, record: Any, text: str, language:
             ]
     except ConnectorError as error:
         context["problem"] = explain(error, language)
+    finally:
+        client.close()
     return context

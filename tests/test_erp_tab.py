@@ -121,6 +121,7 @@ def test_a_hanging_connector_costs_the_page_at_most_its_timeout(
     client: Any, setup: dict[str, Any], settings: Any
 ) -> None:
     settings.ERPSYNC_ERP_TAB_TIMEOUT = 1
+    settings.ERPSYNC_CONNECTOR_TIMEOUT = 1
 
     def hang(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         time.sleep(5)
@@ -133,8 +134,16 @@ def test_a_hanging_connector_costs_the_page_at_most_its_timeout(
         started = time.monotonic()
         page = client.get(tab(setup["record"])).content.decode()
         assert time.monotonic() - started < 3
+        # The connect search of an unlinked record answers in time too.
+        other = company(name="Vindkraft AB")
+        started = time.monotonic()
+        found = client.get(
+            reverse("erp:connect", args=[setup["connection"].pk, other.pk]), {"kind": "company", "q": "vind"}
+        )
+        assert time.monotonic() - started < 3
     assert "cannot be reached right now; the values below are the last synced ones." in page
     assert "did not answer in time" in page
+    assert "The connector did not answer in time." in found.content.decode()
 
 
 def test_the_tab_reads_the_database_a_fixed_number_of_times(client: Any, setup: dict[str, Any], settings: Any) -> None:
