@@ -39,6 +39,7 @@ class Section:
     live: list[tuple[str, Any]] = field(default_factory=list)
     problem: services.Problem | None = None
     may_connect: bool = False
+    may_create: bool = False
 
 
 def _attribute(record: Model) -> str:
@@ -68,6 +69,7 @@ def build_sections(request: HttpRequest, record: Model) -> list[Section]:
         for link in Link.objects.filter(connection__in=connections, **{_attribute(record): record})
     }
     rights = connectable(request.user, connections)
+    creates = connectable(request.user, connections, "create")
     sections = []
     for connection in connections:
         link = links.get(connection.pk)
@@ -75,7 +77,7 @@ def build_sections(request: HttpRequest, record: Model) -> list[Section]:
         sections.append(Section(
             connection=connection, link=link,
             shown=[f for f in mine if f.show_in_tab], synced=[f for f in mine if f.crm_field and f.direction],
-            may_connect=connection.pk in rights,
+            may_connect=connection.pk in rights, may_create=connection.pk in creates,
         ))  # fmt: skip
     _fetch_live(sections, getattr(request, "LANGUAGE_CODE", "en"))
     return sections

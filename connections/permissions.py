@@ -59,16 +59,19 @@ def may_create_in_erp(user: Any, connection: ErpConnection) -> bool:
     return _right(user, connection, connection.everyone_can_create, "create_in_erp_erpconnection")
 
 
-def connectable(user: Any, connections: list[ErpConnection]) -> set[int]:
-    """Which of these (visible) connections the user may connect and disconnect records in, in one query."""
+def connectable(user: Any, connections: list[ErpConnection], right: str = "connect") -> set[int]:
+    """Which of these (visible) connections the user has ``right`` in ("connect": link and disconnect
+    records; "create": create ERP actors), in one query."""
     from .models import ErpConnection
 
-    allowed = {c.pk for c in connections if c.visibility == Visibility.EVERYONE and c.everyone_can_connect}
+    flag, codename = {"connect": ("everyone_can_connect", "connect_erpconnection"),
+                      "create": ("everyone_can_create", "create_in_erp_erpconnection")}[right]  # fmt: skip
+    allowed = {c.pk for c in connections if c.visibility == Visibility.EVERYONE and getattr(c, flag)}
     specified = [c.pk for c in connections if c.visibility == Visibility.SPECIFIED]
     if specified:
         granted = get_objects_for_user(
             user,
-            "connections.connect_erpconnection",
+            f"connections.{codename}",
             klass=ErpConnection.objects.filter(pk__in=specified),
             accept_global_perms=False,
         )

@@ -469,12 +469,15 @@ def principals_for_choices() -> tuple[list[Group], list[AbstractBaseUser]]:
 
 
 class LinkRefused(Exception):
-    pass
+    """Why a link cannot be made; ``linked`` is the CRM record the actor is already linked to, if that is why."""
+
+    def __init__(self, message: str, linked: Any = None) -> None:
+        super().__init__(message)
+        self.linked = linked
 
 
-@transaction.atomic
-def link_record(connection: ErpConnection, actor_type: str, erp_key: str, record: Any, user: Any) -> Link:
-    """Join a CRM record to an ERP actor. The database refuses a second link for either side."""
+def check_linkable(connection: ErpConnection, actor_type: str, erp_key: str, record: Any) -> None:
+    """Raise LinkRefused unless the record and the actor are both still unlinked in ``connection``."""
     model = CRM_MODEL.get(actor_type)
     if model is None or not isinstance(record, model):
         raise LinkRefused(_("A %(type)s actor cannot be linked to this kind of CRM record.") % {"type": actor_type})
@@ -483,19 +486,34 @@ def link_record(connection: ErpConnection, actor_type: str, erp_key: str, record
     if taken is not None:
         raise LinkRefused(
             _("%(type)s %(key)s is already linked to %(record)s.")
-            % {"type": actor_type, "key": erp_key, "record": taken.crm_record}
+            % {"type": actor_type, "key": erp_key, "record": taken.crm_record},
+            linked=taken.crm_record,
         )
     if Link.objects.filter(connection=connection, **{attribute: record}).exists():
         raise LinkRefused(
             _("%(record)s is already linked in %(connection)s.") % {"record": record, "connection": connection}
         )
+
+
+@transaction.atomic
+def link_record(connection: ErpConnection, actor_type: str, erp_key: str, record: Any, user: Any,
+                baseline: dict[str, Any] | None = None) -> Link:  # fmt: skip
+    """Join a CRM record to an ERP actor. The database refuses a second link for either side.
+
+    ``baseline`` seeds what the first sync compares with (see ``connections.linking``); without it, the
+    first sync settles differing values by the sync priority."""
+    check_linkable(connection, actor_type, erp_key, record)
+    attribute = {Contact: "contact", Project: "project"}.get(type(record), "company")
     try:
         with transaction.atomic():
-            return Link.objects.create(
-                connection=connection, actor_type=actor_type, erp_key=erp_key, **{attribute: record}
-            )
+            link = Link.objects.create(connection=connection, actor_type=actor_type, erp_key=erp_key,
+                                       baseline=baseline or {}, **{attribute: record})  # fmt: skip
     except IntegrityError:
         raise LinkRefused(_("Someone linked it at the same moment; reload the page.")) from None
+    if user is not None:
+        audit(user, AuditAction.CHANGED, connection, _("linked %(record)s to %(type)s %(key)s") % {
+            "record": record, "type": actor_type, "key": erp_key})  # fmt: skip
+    return link
 
 
 class SyncRefused(Exception):

@@ -10,3 +10,4 @@ urlpatterns = [
     path("links/<int:pk>/disconnect/", views_erp.disconnect, name="disconnect"),
     path("connect/<int:connection_pk>/<int:record_pk>/", views_erp.connect, name="connect"),
 ]
+urlpatterns += [path("create/<int:connection_pk>/<int:record_pk>/", views_erp.create, name="create")]

@@ -65,3 +65,15 @@ def company(**values: Any) -> Company:
 
 def run_for(link: Any) -> SyncRun:
     return SyncRun.objects.create(connection=link.connection, link=link, kind="sync_now", total=1)
+
+
+def enable(connection: ErpConnection, actor_type: str, search: tuple[str, ...] = (), tab: tuple[str, ...] = ()) -> None:
+    """Turn sync on for ``actor_type`` with the automatic mapping, showing ``search`` / ``tab`` fields."""
+    rows = []
+    for f in connection.erp_fields.filter(actor_type=actor_type):
+        direction = ""
+        if f.crm_field:  # both ways where the field allows it, else the one way it allows
+            problems = mapping.direction_problems(actor_type, f.type, f.access, f.crm_field)
+            direction = next((d for d in ("both", "erp_to_crm", "crm_to_erp") if d not in problems), "")
+        rows.append(mapping.FieldRow(f.key, f.crm_field if direction else "", direction, f.key in search, f.key in tab))
+    mapping.save_field_mapping(connection, actor_type, True, rows, None)

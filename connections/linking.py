@@ -1,0 +1,480 @@
+"""Connecting a CRM record to an ERP actor from the ERP tab.
+
+Simple and advanced search, the values that differ between the record and a chosen actor, linking with
+the user's choice per field, and creating the actor in the ERP. The user's choices are applied by the
+engine, not here: the new link's baseline is seeded so that the first sync sees the side the user
+rejected as the one that changed (docs/sync-semantics.md, "Connecting a record").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from connectors import protocol as p
+from connectors.client import ConnectionClient, ConnectorClient, ConnectorError
+from crm.models import Contact, Project
+
+from .choices import Direction
+from .mapping import CRM_MODEL, default_fields
+from .models import ErpConnection, ErpField, FieldDefault, Link, ListMapping, SyncSettings
+from .services import LinkRefused, Problem, check_linkable, explain, interactive_client, link_record
+from .sync.values import FieldConverter, FieldError
+
+Side = Literal["crm", "erp"]
+SEARCH_LIMIT = 25
+
+
+def record_kind(record: Any) -> str:
+    return {Contact: "contact", Project: "project"}.get(type(record), "company")
+
+
+def actor_types_for(connection: ErpConnection, record: Any) -> list[str]:
+    """The actor types this connection syncs that this kind of record can be linked to, in protocol order."""
+    types = [t for t, model in CRM_MODEL.items() if model is type(record)]
+    enabled = set(connection.actor_types.filter(actor_type__in=types, sync_enabled=True).values_list("actor_type", flat=True))  # fmt: skip
+    return [t for t in types if t in enabled]
+
+
+def parent_link(connection: ErpConnection, record: Any) -> Link | None:
+    """A contact's persons live under its company's ERP actor; None when the company is not linked."""
+    if isinstance(record, Contact) and record.company_id:
+        return Link.objects.filter(connection=connection, company_id=record.company_id).first()
+    return None
+
+
+def _client(connection: ErpConnection, language: str) -> tuple[ConnectorClient, ConnectionClient]:
+    # Someone is waiting for the answer: the interactive timeouts apply, not a worker's.
+    client = interactive_client(connection.connector.url, connection.connector.secret, language)
+    return client, client.connection(str(connection.guid), connection.config_values)
+
+
+def _text(value: Any, list_texts: dict[str, str] | None = None) -> str:
+    if value is None or value == "":
+        return "—"
+    if value is True:
+        return _("Yes")
+    if value is False:
+        return _("No")
+    if list_texts is not None:
+        return list_texts.get(str(value), str(value))
+    return str(value)
+
+
+def _list_texts(
+    conn: ConnectionClient, fields: list[ErpField], values: list[dict[str, Any]]
+) -> dict[str, dict[str, str]]:
+    """Texts of the list items among ``values``, one GetListItems per list."""
+    wanted: dict[str, set[str]] = {}
+    for erp_field in fields:
+        if erp_field.type == p.FieldType.LIST and erp_field.list_name:
+            keys = {str(v[erp_field.key]) for v in values if v.get(erp_field.key) not in (None, "")}
+            if keys:
+                wanted.setdefault(erp_field.list_name, set()).update(keys)
+    texts = {name: {i.key: i.text for i in conn.get_list_items(name, sorted(keys))} for name, keys in wanted.items()}
+    return {f.key: texts.get(f.list_name, {}) for f in fields if f.type == p.FieldType.LIST and f.list_name}
+
+
+# Search
+
+
+@dataclass
+class Found:
+    actor_type: str
+    key: str
+    values: list[str]
+    linked: Any = None  # the CRM record the actor is already linked to
+
+
+@dataclass
+class SearchResult:
+    columns: list[str] = field(default_factory=list)
+    rows: list[Found] = field(default_factory=list)
+    problem: Problem | None = None
+
+
+def search_columns(connection: ErpConnection, actor_type: str) -> list[ErpField]:
+    """The "Show in search" fields in rank order; the first three fields when none is chosen."""
+    fields = connection.erp_fields.filter(actor_type=actor_type, missing_in_erp=False)
+    return list(fields.filter(show_in_search=True)) or list(fields[:3])
+
+
+def search(connection: ErpConnection, record: Any, actor_types: list[str], language: str, *, text: str = "",
+           restrictions: list[p.Restriction] | None = None) -> SearchResult:  # fmt: skip
+    """Simple search (SearchActors, or SearchActorByParent for a contact's persons) or, with
+    ``restrictions``, advanced search (SearchActorsAdvanced, restricted to the parent for persons)."""
+    result = SearchResult()
+    parent = parent_link(connection, record)
+    if isinstance(record, Contact) and parent is None:
+        result.problem = Problem("parent", _("Link the contact's company first; its persons are searched under it."))
+        return result
+    client, conn = _client(connection, language)
+    try:
+        for actor_type in actor_types:
+            columns = search_columns(connection, actor_type)
+            keys = [f.key for f in columns]
+            kind = p.ActorType(actor_type)
+            if restrictions is not None:
+                criteria = list(restrictions)
+                if parent is not None:
+                    criteria += [p.Restriction(field_key=p.PARENT_KEY, operator="equals", values=[parent.erp_key]),
+                                 p.Restriction(field_key=p.PARENT_ACTOR_TYPE, operator="equals", values=[parent.actor_type])]  # fmt: skip
+                found = conn.search_advanced(kind, criteria, keys, limit=SEARCH_LIMIT)
+            elif parent is not None:
+                found = conn.search_by_parent(kind, p.ActorType(parent.actor_type), parent.erp_key, text, keys,
+                                              limit=SEARCH_LIMIT)  # fmt: skip
+            else:
+                found = conn.search(kind, text, keys, limit=SEARCH_LIMIT)
+            texts = _list_texts(conn, columns, [a.values for a in found.actors])
+            taken = {
+                link.erp_key: link.crm_record
+                for link in Link.objects.filter(connection=connection, actor_type=actor_type,
+                                                erp_key__in=[a.key for a in found.actors])
+                .select_related("company", "contact", "project")
+            }  # fmt: skip
+            result.columns = [f.label for f in columns]
+            result.rows += [
+                Found(actor_type, actor.key or "", [_text(actor.values.get(f.key), texts.get(f.key)) for f in columns],
+                      taken.get(actor.key or ""))
+                for actor in found.actors
+            ]  # fmt: skip
+    except ConnectorError as error:
+        result.problem = explain(error, language)
+    finally:
+        client.close()
+    return result
+
+
+@dataclass
+class Criterion:
+    """One searchable field in the advanced search form, with the operators of its type."""
+
+    field: ErpField
+    operators: tuple[str, ...]
+    items: list[p.ListItem] = dataclasses.field(default_factory=list)
+    operator: str = ""
+    value: str = ""
+    value2: str = ""
+    chosen: list[str] = dataclasses.field(default_factory=list)  # the items picked, for a list field
+    error: str = ""
+
+    @property
+    def operator_choices(self) -> list[tuple[str, str]]:
+        return [(op, operator_label(op)) for op in self.operators]
+
+    @property
+    def widget(self) -> str:
+        """How the value is entered: an HTML input type, or "yesno" / "list" for a select."""
+        return {p.FieldType.INTEGER: "number", p.FieldType.DOUBLE: "number", p.FieldType.DATE: "date",
+                p.FieldType.DATETIME: "datetime-local", p.FieldType.CHECKBOX: "yesno",
+                p.FieldType.LIST: "list"}.get(p.FieldType(self.field.type), "text")  # fmt: skip
+
+    @property
+    def has_range(self) -> bool:
+        return "between" in self.operators
+
+
+OPERATOR_LABELS: dict[str, Any] = {
+    "equals": gettext_lazy("is"), "is_not": gettext_lazy("is not"), "begins": gettext_lazy("begins with"),
+    "contains": gettext_lazy("contains"), "ends": gettext_lazy("ends with"),
+    "not_begins": gettext_lazy("does not begin with"), "not_contains": gettext_lazy("does not contain"),
+    "not_ends": gettext_lazy("does not end with"), "between": gettext_lazy("is between"),
+    "eq": "=", "ne": "≠", "gt": ">", "lt": "<", "gte": "≥", "lte": "≤",
+    "before": gettext_lazy("before"), "after": gettext_lazy("after"),
+    "before_or_equal": gettext_lazy("on or before"), "after_or_equal": gettext_lazy("on or after"),
+    "one_of": gettext_lazy("is one of"), "not_one_of": gettext_lazy("is not one of"),
+}  # fmt: skip
+
+
+def operator_label(operator: str) -> str:
+    return str(OPERATOR_LABELS.get(operator, operator))
+
+
+def criteria(connection: ErpConnection, actor_type: str, data: Any, language: str) -> tuple[list[Criterion], Problem | None]:  # fmt: skip
+    """The advanced search form for ``actor_type``: every searchable field, filled from ``data`` (GET)."""
+    fields = [f for f in connection.erp_fields.filter(actor_type=actor_type, searchable=True, missing_in_erp=False)
+              if p.OPERATORS.get(p.FieldType(f.type))]  # fmt: skip
+    problem = None
+    items: dict[str, list[p.ListItem]] = {}
+    names = sorted({f.list_name for f in fields if f.type == p.FieldType.LIST and f.list_name})
+    if names:
+        client, conn = _client(connection, language)
+        try:
+            items = {name: conn.get_list(name) for name in names}
+        except ConnectorError as error:
+            problem = explain(error, language)
+        finally:
+            client.close()
+    rows = []
+    for erp_field in fields:
+        operators = p.OPERATORS[p.FieldType(erp_field.type)]
+        row = Criterion(erp_field, operators, items.get(erp_field.list_name, []), operator=operators[0])
+        if data:
+            row.operator = data.get(f"op-{erp_field.key}", operators[0])
+            row.chosen = [v for v in data.getlist(f"v-{erp_field.key}") if v]
+            row.value = "" if erp_field.type == p.FieldType.LIST else data.get(f"v-{erp_field.key}", "").strip()
+            row.value2 = data.get(f"v2-{erp_field.key}", "").strip()
+        rows.append(row)
+    return rows, problem
+
+
+def _typed(erp_field: ErpField, raw: str) -> p.Value:
+    kind = p.FieldType(erp_field.type)
+    if kind == p.FieldType.INTEGER:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(_("Enter a whole number.")) from None
+    if kind == p.FieldType.DOUBLE:
+        try:
+            return float(raw.replace(",", ".").replace(" ", ""))
+        except ValueError:
+            raise ValueError(_("Enter a number.")) from None
+    if kind == p.FieldType.DATE:
+        try:
+            return date.fromisoformat(raw).isoformat()
+        except ValueError:
+            raise ValueError(_("Enter a date as YYYY-MM-DD.")) from None
+    if kind == p.FieldType.DATETIME:
+        try:
+            return datetime.fromisoformat(raw).isoformat()
+        except ValueError:
+            raise ValueError(_("Enter a date and time.")) from None
+    if kind == p.FieldType.CHECKBOX:
+        if raw not in ("yes", "no"):
+            raise ValueError(_("Choose yes or no."))
+        return raw == "yes"
+    return raw
+
+
+def restrictions_from(rows: list[Criterion]) -> list[p.Restriction]:
+    """Typed restrictions from the filled-in criteria; a row's ``error`` is set when its value is not valid."""
+    restrictions = []
+    for row in rows:
+        if not row.value and not row.chosen:
+            continue
+        if row.operator not in row.operators:
+            row.error = _("Choose one of the operators offered.")
+            continue
+        try:
+            if p.FieldType(row.field.type) == p.FieldType.LIST:
+                keys = {item.key for item in row.items}
+                values: list[p.Value] = list(row.chosen)
+                if keys and any(v not in keys for v in row.chosen):
+                    raise ValueError(_("Choose items from the list."))
+            elif row.operator == "between":
+                if not row.value2:
+                    raise ValueError(_("Enter both ends of the range."))
+                values = [_typed(row.field, row.value), _typed(row.field, row.value2)]
+            else:
+                values = [_typed(row.field, row.value)]
+        except ValueError as error:
+            row.error = str(error)
+            continue
+        restrictions.append(p.Restriction(field_key=row.field.key, operator=row.operator, values=values))
+    return restrictions
+
+
+# The values that differ
+
+
+@dataclass
+class Difference:
+    """A mapped field whose CRM and ERP values differ, and which side wins unless the user says otherwise."""
+
+    field: ErpField
+    crm: Any  # both canonical (connections.sync.values)
+    erp: Any
+    crm_text: str
+    erp_text: str
+    choice: Side
+    fixed: bool  # the field syncs one way only: that side wins, there is nothing to choose
+
+    @property
+    def input_name(self) -> str:
+        return f"choice-{self.field.key}"
+
+
+@dataclass
+class Comparison:
+    actor: p.Actor
+    differences: list[Difference]
+    agreeing: dict[str, Any]  # field key → the value both sides have
+    problems: list[str]
+
+
+def _mapped(connection: ErpConnection, actor_type: str) -> list[ErpField]:
+    return [f for f in connection.erp_fields.filter(actor_type=actor_type, missing_in_erp=False)
+            if f.crm_field and f.direction]  # fmt: skip
+
+
+def _converters(connection: ErpConnection, actor_type: str, mapped: list[ErpField]) -> dict[str, FieldConverter]:
+    lists: dict[str, dict[str, int | None]] = {}
+    for row in ListMapping.objects.filter(connection=connection, actor_type=actor_type):
+        lists.setdefault(row.field_key, {})[row.erp_key] = row.crm_item_id
+    model = CRM_MODEL[actor_type]
+    return {f.key: FieldConverter(model, f, lists.get(f.key, {})) for f in mapped}
+
+
+def compare(connection: ErpConnection, actor_type: str, erp_key: str, record: Any, language: str) -> Comparison:
+    """GetActors for the chosen actor and compare every mapped field with the CRM record."""
+    if actor_type not in actor_types_for(connection, record):
+        raise LinkRefused(_("A %(type)s actor cannot be linked to this kind of CRM record.") % {"type": actor_type})
+    check_linkable(connection, actor_type, erp_key, record)
+    mapped = _mapped(connection, actor_type)
+    converters = _converters(connection, actor_type, mapped)
+    client, conn = _client(connection, language)
+    try:
+        found = conn.get_actors(p.ActorType(actor_type), [erp_key], [f.key for f in mapped])
+        if not found.actors:
+            raise LinkRefused(_("%(type)s %(key)s no longer exists in the ERP.") % {"type": actor_type, "key": erp_key})
+        actor = found.actors[0]
+        texts = _list_texts(conn, mapped, [actor.values])
+    finally:
+        client.close()
+    crm_first = SyncSettings.load().crm_priority < connection.priority
+    differences, agreeing, problems = [], {}, []
+    for erp_field in mapped:
+        converter = converters[erp_field.key]
+        try:
+            crm_value = converter.from_crm(record)
+            erp_value = converter.from_erp(actor.values.get(erp_field.key))
+        except FieldError as error:
+            problems.append(f"{erp_field.label}: {error}")
+            continue
+        if crm_value == erp_value:
+            agreeing[erp_field.key] = crm_value
+            continue
+        if erp_field.direction == Direction.ERP_TO_CRM:
+            choice: Side = "erp"
+        elif erp_field.direction == Direction.CRM_TO_ERP:
+            choice = "crm"
+        elif crm_value is None or erp_value is None:
+            choice = "erp" if crm_value is None else "crm"  # a value beats a blank
+        else:
+            choice = "crm" if crm_first else "erp"
+        crm_text = str(getattr(record, converter.attribute) or "—") if converter.crm_type == p.FieldType.LIST else _text(crm_value)  # fmt: skip
+        differences.append(Difference(erp_field, crm_value, erp_value, crm_text,
+                                      _text(erp_value, texts.get(erp_field.key)), choice,
+                                      fixed=erp_field.direction != Direction.BOTH))  # fmt: skip
+    return Comparison(actor, differences, agreeing, problems)
+
+
+def seeded_baseline(comparison: Comparison, choices: dict[str, str]) -> dict[str, Any]:
+    """The baseline that makes the first sync apply the choices: the rejected side's value.
+
+    The engine sees the side that differs from the baseline as changed, and copies it over the other:
+    choosing the CRM value stores the ERP value as the baseline, so the CRM value is sent to the ERP, and
+    the other way round. Fields both sides agree on get their common value."""
+    baseline = dict(comparison.agreeing)
+    for difference in comparison.differences:
+        choice = difference.choice if difference.fixed else choices.get(difference.field.key, difference.choice)
+        baseline[difference.field.key] = difference.erp if choice == "crm" else difference.crm
+    return baseline
+
+
+def connect(connection: ErpConnection, actor_type: str, erp_key: str, record: Any, user: Any,
+            choices: dict[str, str], language: str) -> Link:  # fmt: skip
+    """Link the record to the actor with the user's choice per differing field. The values are compared
+    again now, so a change made since the dialog was shown is judged by the sync rule, not overwritten."""
+    bad = {key: side for key, side in choices.items() if side not in ("crm", "erp")}
+    if bad:
+        raise LinkRefused(_("Choose the CRM or the ERP value for every field."))
+    comparison = compare(connection, actor_type, erp_key, record, language)
+    return link_record(connection, actor_type, erp_key, record, user, baseline=seeded_baseline(comparison, choices))
+
+
+# Create in ERP
+
+
+@dataclass
+class Prompt:
+    """A value the user is asked for before the actor is created."""
+
+    field: ErpField
+    info: p.FieldInfo
+    initial: Any
+
+
+@dataclass
+class CreationPlan:
+    actor_type: str
+    sent: list[tuple[ErpField, Any, str]]  # mapped CRM values sent: field, protocol value, text
+    defaults: list[tuple[ErpField, Any]]  # default values sent without asking
+    prompts: list[Prompt]
+    problems: list[str]
+    baseline: dict[str, Any]
+    parent: Link | None = None
+
+
+def creation_plan(connection: ErpConnection, actor_type: str, record: Any) -> CreationPlan:
+    """What CreateActor will send: mapped CRM values, the admin's default values, and what to ask the user.
+
+    The user is asked for the defaults marked "ask the user" and for every mandatory field that nothing
+    else fills; a prompt for a field that is also mapped starts from the CRM value."""
+    if actor_type not in actor_types_for(connection, record):
+        raise LinkRefused(_("%(name)s cannot create a %(type)s for this kind of record.") % {"name": connection, "type": actor_type})  # fmt: skip
+    parent = parent_link(connection, record)
+    if isinstance(record, Contact) and parent is None:
+        raise LinkRefused(_("Link the contact's company first; the person is created under it."))
+    mapped = _mapped(connection, actor_type)
+    converters = _converters(connection, actor_type, mapped)
+    sent, problems, crm_values, baseline = [], [], {}, {}
+    for erp_field in mapped:
+        try:
+            canonical = converters[erp_field.key].from_crm(record)
+            crm_values[erp_field.key] = canonical
+            # The first sync then sees ERP-made values (a customer number, say) as changes in the ERP.
+            baseline[erp_field.key] = canonical
+            if erp_field.direction in (Direction.CRM_TO_ERP, Direction.BOTH) and canonical is not None:
+                sent.append((erp_field, converters[erp_field.key].to_erp_value(canonical), _text(canonical)))
+        except FieldError as error:
+            problems.append(f"{erp_field.label}: {error}")
+    saved = {d.field_key: d for d in FieldDefault.objects.filter(connection=connection, actor_type=actor_type)}
+    sent_keys = {f.key for f, _value, _text_ in sent}
+    defaults, prompts = [], []
+    for erp_field in default_fields(connection, actor_type) + [f for f in mapped if f.key not in sent_keys and
+                                                              f.direction != Direction.ERP_TO_CRM]:  # fmt: skip
+        default = saved.get(erp_field.key)
+        mandatory = erp_field.access == p.FieldAccess.MANDATORY or bool(default and default.mandatory)
+        value = default.value if default else None
+        if (default and default.ask_user) or (mandatory and value in (None, "")):
+            info = p.FieldInfo(key=erp_field.key, label=erp_field.label, description=erp_field.description,
+                               type=p.FieldType(erp_field.type), list_name=erp_field.list_name or None,
+                               max_length=erp_field.max_length,
+                               access=p.FieldAccess.MANDATORY if mandatory else p.FieldAccess.NORMAL)  # fmt: skip
+            initial = crm_values.get(erp_field.key)
+            prompts.append(Prompt(erp_field, info, value if initial is None else initial))
+        elif value not in (None, ""):
+            defaults.append((erp_field, value))
+    return CreationPlan(actor_type, sent, defaults, prompts, problems, baseline, parent)
+
+
+@transaction.atomic
+def create_in_erp(connection: ErpConnection, plan: CreationPlan, record: Any, answers: dict[str, p.Value], user: Any,
+                  language: str) -> Link:  # fmt: skip
+    """CreateActor with the plan's values and the user's answers, then store the link with the new key.
+
+    The record's row is locked first, so two users pressing Create at once cannot make two ERP actors."""
+    type(record)._default_manager.select_for_update().filter(pk=record.pk).first()
+    attribute = record_kind(record)
+    if Link.objects.filter(connection=connection, **{attribute: record}).exists():
+        raise LinkRefused(_("%(record)s is already linked in %(connection)s.") % {"record": record, "connection": connection})  # fmt: skip
+    values: dict[str, p.Value] = {f.key: v for f, v in plan.defaults}
+    values.update({f.key: v for f, v, _t in plan.sent})
+    values.update({k: v for k, v in answers.items() if v is not None})
+    actor = p.Actor(actor_type=p.ActorType(plan.actor_type), values=values,
+                    parent_actor_type=p.ActorType(plan.parent.actor_type) if plan.parent else None,
+                    parent_key=plan.parent.erp_key if plan.parent else None)  # fmt: skip
+    client, conn = _client(connection, language)
+    try:
+        created = conn.create_actor(actor)
+    finally:
+        client.close()
+    return link_record(connection, plan.actor_type, created.key or "", record, user, baseline=plan.baseline)
