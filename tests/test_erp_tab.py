@@ -330,7 +330,7 @@ def test_a_contact_created_in_the_erp_is_created_under_its_companys_actor(client
     )
     client.force_login(setup["user"])
     form = client.get(reverse("erp:create", args=[connection.pk, contact.pk]), {"kind": "contact"}).content.decode()
-    assert f"Created under Customer {setup['actor'].key}" in form
+    assert f"It is created under Customer {setup['actor'].key}" in form
     client.post(reverse("erp:create", args=[connection.pk, contact.pk]), {"kind": "contact", "actor_type": "Person"})
     link = Link.objects.get(contact=contact)
     [person] = erp(demo_connector, connection).get_actors(p.ActorType.PERSON, [link.erp_key]).actors
