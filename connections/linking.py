@@ -214,9 +214,10 @@ def criteria(connection: ErpConnection, actor_type: str, data: Any, language: st
     rows = []
     for erp_field in fields:
         operators = p.OPERATORS[p.FieldType(erp_field.type)]
-        row = Criterion(erp_field, operators, items.get(erp_field.list_name, []), operator=operators[0])
+        first = "contains" if "contains" in operators else operators[0]
+        row = Criterion(erp_field, operators, items.get(erp_field.list_name, []), operator=first)
         if data:
-            row.operator = data.get(f"op-{erp_field.key}", operators[0])
+            row.operator = data.get(f"op-{erp_field.key}", first)
             row.chosen = [v for v in data.getlist(f"v-{erp_field.key}") if v]
             row.value = "" if erp_field.type == p.FieldType.LIST else data.get(f"v-{erp_field.key}", "").strip()
             row.value2 = data.get(f"v2-{erp_field.key}", "").strip()
