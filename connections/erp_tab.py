@@ -7,11 +7,14 @@ dead connector costs the page at most that long and the other sections still sho
 
 from __future__ import annotations
 
+import hashlib
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
@@ -83,6 +86,35 @@ def build_sections(request: HttpRequest, record: Model) -> list[Section]:
     return sections
 
 
+# Clients for the tab, shared within the process so their connections stay open between page views.
+_tab_clients: dict[tuple[str, str, str, float], ConnectorClient] = {}
+_tab_clients_lock = threading.Lock()
+LIST_TEXTS_SECONDS = 300  # list item texts rarely change: a renamed item shows its new text within 5 minutes
+
+
+def _tab_client(url: str, secret: str, language: str, limit: float) -> ConnectorClient:
+    identity = (url, hashlib.sha256(secret.encode()).hexdigest(), language, limit)
+    with _tab_clients_lock:
+        client = _tab_clients.get(identity)
+        if client is None:
+            for stale in [key for key in _tab_clients if key[0] == url and key[2:] == identity[2:]]:
+                _tab_clients.pop(stale).close()
+            client = _tab_clients[identity] = ConnectorClient(
+                url, secret, language=language, timeouts=Timeouts(connect=min(1.0, limit), read=limit, total=limit)
+            )
+        return client
+
+
+def _list_texts(conn: Any, connection: ErpConnection, list_name: str, language: str) -> dict[str, str]:
+    """Every item text of a list (GetList), kept in the cache for LIST_TEXTS_SECONDS."""
+    key = f"erpsync:list-texts:{connection.pk}:{connection.updated_at.timestamp()}:{list_name}:{language}"
+    texts = cache.get(key)
+    if texts is None:
+        texts = {item.key: item.text for item in conn.get_list(list_name)}
+        cache.set(key, texts, LIST_TEXTS_SECONDS)
+    return cast(dict[str, str], texts)
+
+
 def _fetch_live(sections: list[Section], language: str) -> None:
     """GetActors (and the texts of list values) for every linked section, all connections at once."""
     limit = float(settings.ERPSYNC_ERP_TAB_TIMEOUT)
@@ -93,26 +125,22 @@ def _fetch_live(sections: list[Section], language: str) -> None:
         section, url, secret, config = job
         assert section.link is not None
         try:
-            with ConnectorClient(url, secret, language=language,
-                                 timeouts=Timeouts(connect=min(1.0, limit), read=limit, total=limit)) as client:  # fmt: skip
-                conn = client.connection(str(section.connection.guid), lambda: config)
-                actors = conn.get_actors(
-                    p.ActorType(section.link.actor_type), [section.link.erp_key], [f.key for f in section.shown]
-                )
-                if not actors.actors:
-                    section.problem = services.Problem("missing", str(_("The ERP actor no longer exists.")))
-                    return
-                values = actors.actors[0].values
-                texts: dict[str, dict[str, str]] = {}
-                for erp_field in section.shown:
-                    value = values.get(erp_field.key)
-                    if erp_field.type == p.FieldType.LIST and erp_field.list_name and value:
-                        items = conn.get_list_items(erp_field.list_name, [str(value)])
-                        texts[erp_field.key] = {item.key: item.text for item in items}
-                section.live = [
-                    (f.label, texts.get(f.key, {}).get(str(values.get(f.key)), values.get(f.key)))
-                    for f in section.shown
-                ]
+            conn = _tab_client(url, secret, language, limit).connection(str(section.connection.guid), lambda: config)
+            actors = conn.get_actors(
+                p.ActorType(section.link.actor_type), [section.link.erp_key], [f.key for f in section.shown]
+            )
+            if not actors.actors:
+                section.problem = services.Problem("missing", str(_("The ERP actor no longer exists.")))
+                return
+            values = actors.actors[0].values
+            texts = {
+                f.key: _list_texts(conn, section.connection, f.list_name, language)
+                for f in section.shown
+                if f.type == p.FieldType.LIST and f.list_name and values.get(f.key) not in (None, "")
+            }
+            section.live = [
+                (f.label, texts.get(f.key, {}).get(str(values.get(f.key)), values.get(f.key))) for f in section.shown
+            ]
         except ConnectorError as error:
             section.problem = services.explain(error, language)
 
