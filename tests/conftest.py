@@ -196,3 +196,13 @@ def demo_connector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
     running = start_demo(tmp_path_factory.mktemp("demo"))
     yield running
     running.process.stop()
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Every test starts in the default language: a request in Swedish must not leak into the next test."""
+    from django.utils import translation
+
+    translation.activate("en")
+    yield
+    translation.deactivate()

@@ -75,7 +75,8 @@ def create_connection(client: Any, connector: SyncConnector, **overrides: Any) -
 
 def page_errors(page: str) -> list[str]:
     """The error messages a form page shows, for a readable assertion."""
-    return re.findall(r'(?:role="alert"|class="error")[^>]*>\s*([^<]+)', page)
+    messages = re.findall(r'(?:role="alert"|class="error")[^>]*>\s*([^<]+)', page)
+    return messages + re.findall(r'<pre class="technical">([^<]*)</pre>', page)  # the connector's details
 
 
 # Who may open what

@@ -1,0 +1,176 @@
+"""A real Tryton server for the session, and the Tryton connector in front of it.
+
+trytond and its modules are installed once into a cached virtual environment (var/tryton/), a SQLite
+database is initialised in a temporary folder, and trytond serves it on a free loopback port. The
+fixture then creates what a Tryton admin would: party categories, a relation type for contact persons,
+countries, and a company for projects.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors import protocol as p
+from connectors.tryton import rpc
+
+from ..conftest import ROOT, Process, free_port, require_service, wait_for
+
+TRYTON = "8.2"
+MODULES = ["trytond", "trytond-party", "trytond-company", "trytond-project", "trytond-party-relationship"]
+VENV = ROOT / "var" / "tryton" / f"venv-{TRYTON}"
+ADMIN_PASSWORD = "tryton-admin-secret"
+CONNECTOR_SECRET = "tryton-connector-test-secret"
+
+
+@dataclass
+class TrytonServer:
+    url: str
+    database: str
+    process: Process
+
+    def session(self) -> rpc.Session:
+        return rpc.Session(self.url, self.database, "admin", ADMIN_PASSWORD)
+
+    def config(self, **changes: Any) -> dict[str, Any]:
+        return {"server_url": self.url, "database": self.database, "user": "admin", "password": ADMIN_PASSWORD,
+                "company": "Tryton Test AB", "customer_category": "Customer", "supplier_category": "Supplier",
+                "partner_category": "", "person_relation": "Contact person", "language": "en", **changes}  # fmt: skip
+
+
+def tryton_venv() -> Path:
+    """The cached environment with trytond and the modules; made on first use (about 10 s)."""
+    marker = VENV / ".installed"
+    if marker.exists():
+        return VENV
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", "--clear", str(VENV)], check=True)
+    subprocess.run([str(VENV / "bin" / "pip"), "install", "--quiet", *[f"{m}=={TRYTON}.*" for m in MODULES]],
+                   check=True)  # fmt: skip
+    marker.write_text(" ".join(MODULES))
+    return VENV
+
+
+def set_up_erp(session: rpc.Session) -> None:
+    """What an admin does in a new Tryton before connecting it: categories, a relation type, countries, a company."""
+    session.call("model.party.category.create", [{"name": "Customer"}, {"name": "Supplier"}, {"name": "Partner"}], {})
+    session.call("model.party.relation.type.create", [{"name": "Contact person"}], {})
+    session.call("model.country.country.create", [{"code": "SE", "name": "Sweden"}, {"code": "NO", "name": "Norway"},
+                                                  {"code": "FI", "name": "Finland"}], {})  # fmt: skip
+    [currency] = session.call(
+        "model.currency.currency.create", [{"name": "Swedish krona", "code": "SEK", "symbol": "kr"}], {}
+    )
+    [party] = session.call("model.party.party.create", [{"name": "Tryton Test AB"}], {})
+    [company] = session.call("model.company.company.create", [{"party": party, "currency": currency}], {})
+    [user] = session.call("model.res.user.search", [["login", "=", "admin"]], 0, 1, None, {})
+    session.call("model.res.user.write", [user], {"companies": [["add", [company]]], "company": company}, {})
+
+
+@pytest.fixture(scope="session")
+def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
+    try:
+        venv = tryton_venv()
+    except subprocess.CalledProcessError as error:
+        require_service(False, f"trytond from PyPI ({error})")
+        raise
+    folder = tmp_path_factory.mktemp("tryton")
+    (folder / "db").mkdir()
+    (folder / "db" / "erp.sqlite").touch()  # trytond wants the SQLite file to exist
+    (folder / "adminpass").write_text(ADMIN_PASSWORD)
+    port = free_port()
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "TRYTOND_DATABASE__URI": "sqlite://",
+           "TRYTOND_DATABASE__PATH": str(folder / "db"), "TRYTOND_WEB__LISTEN": f"127.0.0.1:{port}",
+           "TRYTONPASSFILE": str(folder / "adminpass"), "HOME": str(folder)}  # fmt: skip
+    subprocess.run([str(venv / "bin" / "trytond-admin"), "-d", "erp", "--all", "-u", "party", "company", "project",
+                    "party_relationship", "--activate-dependencies", "--email", "admin@example.com"],
+                   env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)  # fmt: skip
+    process = Process([str(venv / "bin" / "trytond"), "-d", "erp"], env, folder, folder / "trytond.log")
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.post(f"{url}/rpc/", json={"id": 1, "method": "common.server.version", "params": []},
+                              timeout=1).status_code == 200  # fmt: skip
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, 60, "trytond to listen")
+        server = TrytonServer(url, "erp", process)
+        set_up_erp(server.session())
+    except Exception:
+        process.stop()
+        print(process.output()[-3000:])
+        raise
+    yield server
+    process.stop()
+
+
+@dataclass
+class RunningTrytonConnector:
+    url: str
+    secret: str
+    process: Process
+
+
+@pytest.fixture(scope="session")
+def tryton_connector(tryton_server: TrytonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTrytonConnector]:  # fmt: skip
+    folder = tmp_path_factory.mktemp("tryton-connector")
+    (folder / "secret").write_text(CONNECTOR_SECRET)
+    port = free_port()
+    process = Process([sys.executable, "-m", "connectors.tryton", "--port", str(port), "--secret-file",
+                       str(folder / "secret"), "--data", str(folder / "connections.json")],
+                      {**os.environ, "PYTHONPATH": str(ROOT)}, ROOT, folder / "connector.log")  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"{url}/v1/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(up, 30, "the Tryton connector to listen")
+    except AssertionError:
+        process.stop()
+        raise AssertionError(process.output()) from None
+    yield RunningTrytonConnector(url, CONNECTOR_SECRET, process)
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def tryton_samples(tryton_server: TrytonServer, tryton_connector: RunningTrytonConnector) -> dict[str, p.Actor]:
+    """A few complete actors, written through the connector, so every searchable field has values to find."""
+    from connectors.client import ConnectorClient
+
+    A = p.ActorType
+    with ConnectorClient(tryton_connector.url, tryton_connector.secret) as client:
+        conn = client.connection(str(uuid.uuid4()), lambda: tryton_server.config())
+        status = conn.get_list("project_status")[0].key
+        made: dict[str, p.Actor] = {}
+        for actor_type, name, city, country in ((A.CUSTOMER, "Granbygg AB", "Umeå", "SE"),
+                                                (A.CUSTOMER, "Fjordkraft AS", "Bergen", "NO"),
+                                                (A.SUPPLIER, "Sjöstrand Logistik AB", "Göteborg", "SE")):  # fmt: skip
+            made[name] = conn.create_actor(p.Actor(actor_type=actor_type, values={
+                "NAME": name, "VATNO": f"VAT-{len(made)}", "PHONE": "+46 90 12 34", "EMAIL": "info@example.com",
+                "URL": "https://example.com", "POSTALAD1": "Storgatan 1", "POSTALZIP": "903 25", "POSTALCITY": city,
+                "COUNTRY": country, "LANGUAGE": "en"}))  # fmt: skip
+        customer = made["Granbygg AB"].key
+        for name in ("Karin Berg", "Olof Lind"):
+            made[name] = conn.create_actor(p.Actor(
+                actor_type=A.PERSON, parent_actor_type=A.CUSTOMER, parent_key=customer,
+                values={"NAME": name, "EMAIL": f"{name.split()[0].lower()}@granbygg.example", "PHONE_DIRECT": "+46 90 1",
+                        "PHONE_MOBILE": "+46 70 1"}))  # fmt: skip
+        made["Kajen"] = conn.create_actor(p.Actor(actor_type=A.PROJECT, parent_actor_type=A.CUSTOMER, parent_key=customer,
+                                                  values={"NAME": "Kajen etapp 2", "TEXT": "Bryggor", "STATUS": status}))  # fmt: skip
+    return made

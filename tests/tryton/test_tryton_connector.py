@@ -1,0 +1,41 @@
+"""The Tryton connector against a real Tryton server: the conformance kit, and clear test messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from connectors import protocol as p
+from connectors.client import ConnectorClient, ConnectorRejected
+from connectors.conformance import run_conformance
+
+from .conftest import RunningTrytonConnector, TrytonServer
+
+
+def test_the_tryton_connector_passes_the_whole_contract(tryton_server: TrytonServer,
+                                                        tryton_connector: RunningTrytonConnector,
+                                                        tryton_samples: dict[str, p.Actor]) -> None:  # fmt: skip
+    report = run_conformance(tryton_connector.url, tryton_connector.secret, tryton_server.config())
+    assert report.ok, "\n".join(line for line in report.lines() if not line.startswith("PASS"))
+    names = " | ".join(check.name for check in report.checks)
+    assert "Person: SearchActorByParent finds it under its parent" in names
+    assert "Project: CreateActor creates one and gives it a key" in names
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"password": "wrong"}, "Tryton refused the user name or password."),
+    ({"database": "nosuchdb"}, "Tryton has no database by that name."),
+    ({"customer_category": "Kunder"}, "Tryton has no party category 'Kunder' for customers"),
+    ({"person_relation": "Anställd"}, "Tryton has no party relation type 'Anställd'"),
+    ({"company": "Nobody AB"}, "Tryton has no company 'Nobody AB'."),
+    ({"server_url": "http://127.0.0.1:9"}, "Tryton cannot be reached right now."),
+])  # fmt: skip
+def test_a_bad_configuration_is_explained(tryton_server: TrytonServer, tryton_connector: RunningTrytonConnector,
+                                          change: dict[str, Any], message: str) -> None:  # fmt: skip
+    with (
+        ConnectorClient(tryton_connector.url, tryton_connector.secret) as client,
+        pytest.raises(ConnectorRejected) as refused,
+    ):
+        client.test_config_data(tryton_server.config(**change))
+    assert message in (refused.value.user_text("en") or "")
