@@ -23,6 +23,8 @@ A = p.ActorType
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OVERLAP = timedelta(seconds=5)  # Tryton stamps a whole transaction with one time; late commits land behind
 MEMO_SECONDS = 30.0
+EU_VAT_PREFIXES = {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "EL", "ES", "FI", "FR", "HR", "HU", "IE", "IT", "LT",
+                   "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK", "XI"}  # fmt: skip
 SCAN_LIMIT = 5000  # candidates read for a search whose criteria Tryton cannot apply itself
 READ_FIELDS = ["name", "code", "lang.code", "create_date", "write_date", "identifiers.code",
                "identifiers.create_date", "identifiers.write_date", "addresses.street", "addresses.postal_code",
@@ -715,9 +717,12 @@ class TrytonConnector(Connector):
             out["lang"] = langs[0] if langs else None
         if "VATNO" in values:
             existing = current.get("identifiers") or []
-            if values["VATNO"]:
-                out["identifiers"] = ([["write", existing[:1], {"code": values["VATNO"]}]] if existing
-                                      else [["create", [{"code": values["VATNO"]}]]])  # fmt: skip
+            code = values["VATNO"]
+            if code:
+                # An EU VAT number is stored as one, so Tryton checks it and says so when it is not valid.
+                kind = "eu_vat" if code.replace(" ", "")[:2].upper() in EU_VAT_PREFIXES else None
+                row = {"code": code, "type": kind}
+                out["identifiers"] = [["write", existing[:1], row]] if existing else [["create", [row]]]
             elif existing:
                 out["identifiers"] = [["delete", existing[:1]]]
         address = {column: values[key] or "" for key, column in cat.ADDRESS.items() if key in values}

@@ -85,16 +85,18 @@ def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonSe
         raise
     folder = tmp_path_factory.mktemp("tryton")
     (folder / "db").mkdir()
-    (folder / "db" / "erp.sqlite").touch()  # trytond wants the SQLite file to exist
     (folder / "adminpass").write_text(ADMIN_PASSWORD)
     port = free_port()
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "TRYTOND_DATABASE__URI": "sqlite://",
            "TRYTOND_DATABASE__PATH": str(folder / "db"), "TRYTOND_WEB__LISTEN": f"127.0.0.1:{port}",
            "TRYTONPASSFILE": str(folder / "adminpass"), "HOME": str(folder)}  # fmt: skip
-    subprocess.run([str(venv / "bin" / "trytond-admin"), "-d", "erp", "--all", "-u", "party", "company", "project",
-                    "party_relationship", "--activate-dependencies", "--email", "admin@example.com"],
-                   env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)  # fmt: skip
-    process = Process([str(venv / "bin" / "trytond"), "-d", "erp"], env, folder, folder / "trytond.log")
+    # "erp" has every module the connector can use; "bare" only the party module, as a minimal install would.
+    for database, modules in (("erp", ["party", "company", "project", "party_relationship"]), ("bare", ["party"])):
+        (folder / "db" / f"{database}.sqlite").touch()  # trytond wants the SQLite file to exist
+        subprocess.run([str(venv / "bin" / "trytond-admin"), "-d", database, "--all", "-u", *modules,
+                        "--activate-dependencies", "--email", "admin@example.com"],
+                       env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)  # fmt: skip
+    process = Process([str(venv / "bin" / "trytond"), "-d", "erp", "bare"], env, folder, folder / "trytond.log")
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -108,6 +110,8 @@ def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonSe
         wait_for(up, 60, "trytond to listen")
         server = TrytonServer(url, "erp", process)
         set_up_erp(server.session())
+        rpc.Session(url, "bare", "admin", ADMIN_PASSWORD).call(
+            "model.party.category.create", [{"name": "Customer"}, {"name": "Supplier"}], {})  # fmt: skip
     except Exception:
         process.stop()
         print(process.output()[-3000:])

@@ -30,6 +30,8 @@ def test_the_tryton_connector_passes_the_whole_contract(tryton_server: TrytonSer
     ({"person_relation": "Anställd"}, "Tryton has no party relation type 'Anställd'"),
     ({"company": "Nobody AB"}, "Tryton has no company 'Nobody AB'."),
     ({"server_url": "http://127.0.0.1:9"}, "Tryton cannot be reached right now."),
+    ({"database": "bare", "company": ""}, "Persons need the Tryton module party_relationship, which is not activated"),
+    ({"database": "bare", "person_relation": ""}, "Projects need the Tryton module project, which is not activated"),
 ])  # fmt: skip
 def test_a_bad_configuration_is_explained(tryton_server: TrytonServer, tryton_connector: RunningTrytonConnector,
                                           change: dict[str, Any], message: str) -> None:  # fmt: skip
