@@ -27,7 +27,10 @@ class SalesUser(HttpUser):
         answer = self.client.post(
             "/login/",
             data={"username": user, "password": "demo", "csrfmiddlewaretoken": token},
-            headers={"Referer": self.host.replace("http://", "https://") + "/login/", "Cookie": f"csrftoken={token}"},
+            headers={
+                "Referer": str(self.host).replace("http://", "https://") + "/login/",
+                "Cookie": f"csrftoken={token}",
+            },
             name="log in",
             allow_redirects=False,
         )

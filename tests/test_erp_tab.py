@@ -272,8 +272,11 @@ def test_every_erp_tab_action_checks_the_visibility_grants_rights_on_the_server(
             if action == "disconnect" and status == 302:  # put the link back for the next user
                 link = Link.objects.create(connection=connection, actor_type="Customer", erp_key=link.erp_key,
                                            company=setup["record"])  # fmt: skip
-                requests["sync now"] = lambda link=link: client.post(reverse("erp:sync-now", args=[link.pk]))
-                requests["disconnect"] = lambda link=link: client.post(reverse("erp:disconnect", args=[link.pk]))
+                sync_url, disconnect_url = (
+                    reverse(f"erp:{name}", args=[link.pk]) for name in ("sync-now", "disconnect")
+                )
+                requests["sync now"] = lambda url=sync_url: client.post(url)  # type: ignore[misc]
+                requests["disconnect"] = lambda url=disconnect_url: client.post(url)  # type: ignore[misc]
             SyncRun.objects.all().delete()
     assert not failures, failures
     assert Link.objects.filter(company=unlinked).count() == 1  # created in the ERP by the one user allowed to

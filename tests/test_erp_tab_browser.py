@@ -117,7 +117,7 @@ def test_a_contact_is_linked_under_its_company_in_swedish(browser: Any, live_ser
                                                            demo_connector: RunningConnector) -> None:  # fmt: skip
     customer = new_customer(demo_connector, connection, NAME="Fjällbygg AB")
     record = company(name="Fjällbygg AB")
-    Link.objects.create(connection=connection, actor_type="Customer", erp_key=customer.key, company=record)
+    Link.objects.create(connection=connection, actor_type="Customer", erp_key=customer.key or "", company=record)
     person = erp(demo_connector, connection).create_actor(p.Actor(
         actor_type=p.ActorType.PERSON, parent_actor_type=p.ActorType.CUSTOMER, parent_key=customer.key,
         values={"FIRSTNAME": "Sigrid", "LASTNAME": "Berg", "EMAIL": "sigrid@fjallbygg.example"}))  # fmt: skip
