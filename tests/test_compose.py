@@ -74,3 +74,14 @@ def test_the_demo_connector_gets_its_secret_and_keeps_its_own_data() -> None:
     assert "?" in demo["environment"]["ERPSYNC_CONNECTOR_SECRET"]
     assert "DATABASE_URL" not in demo["environment"]  # its own store, never the CRM's database
     assert any(volume.endswith(":/data") for volume in demo["volumes"])
+
+
+def test_the_optional_tryton_services_start_a_real_tryton_and_the_connector() -> None:
+    tryton, connector = SERVICES["tryton"], SERVICES["tryton-connector"]
+    assert tryton["profiles"] == ["tryton"] == connector["profiles"]  # only with --profile tryton
+    script = " ".join(tryton["command"])
+    assert "trytond-admin -d erp" in script and "exec trytond -d erp" in script and "party_relationship" in script
+    assert "?" in tryton["environment"]["TRYTON_ADMIN_PASSWORD"]
+    check_entry_point(connector["command"])
+    assert "?" in connector["environment"]["ERPSYNC_CONNECTOR_SECRET"]
+    assert "DATABASE_URL" not in connector["environment"]
