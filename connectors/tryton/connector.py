@@ -213,8 +213,19 @@ class TrytonConnector(Connector):
                 if self._company(session, config, fresh=True) is None:
                     raise ConnectorFailure(E.INVALID_CONFIG, say(f"Tryton has no company {company!r}.",
                                                                  f"Tryton har inget företag {company!r}."))  # fmt: skip
-            # Rights: reading is proven above; writing is tried where it costs nothing (an empty write).
-            session.call("model.party.party.write", [], {}, {})
+            # The user's rights on every model the connection will read and write.
+            wanted = ["party.party", "party.address", "party.contact_mechanism", "party.identifier"]
+            if relation:
+                wanted.append("party.relation")
+            if company:
+                wanted.append("project.work")
+            access = session.call("model.ir.model.access.get_access", wanted, {})
+            missing = [f"{right} {model}" for model in wanted for right in ("read", "write", "create")
+                       if not access.get(model, {}).get(right)]  # fmt: skip
+            if missing:
+                raise ConnectorFailure(E.INVALID_CONFIG, say(
+                    f"The Tryton user {config['user']!r} lacks these rights: {', '.join(missing)}.",
+                    f"Tryton-användaren {config['user']!r} saknar rättigheterna: {', '.join(missing)}."))  # fmt: skip
 
     def _modules(self, session: rpc.Session, fresh: bool = False) -> set[str]:
         def read() -> set[str]:

@@ -41,3 +41,19 @@ def test_a_bad_configuration_is_explained(tryton_server: TrytonServer, tryton_co
     ):
         client.test_config_data(tryton_server.config(**change))
     assert message in (refused.value.user_text("en") or "")
+
+
+def test_the_session_is_reused_and_opened_again_when_tryton_drops_it(tryton_server: TrytonServer) -> None:
+    from connectors.tryton import rpc
+
+    session = tryton_server.session()
+    assert session.call("model.party.category.search", [], 0, None, None, {})
+    first = session.authorization
+    assert session.call("model.party.category.search", [], 0, None, None, {})
+    assert session.authorization == first  # one login for many calls
+    session.call("common.db.logout")  # Tryton forgets the session, as after its timeout
+    assert session.call("model.party.category.search", [], 0, None, None, {})
+    assert session.authorization not in (None, first)  # logged in again, once, by itself
+    wrong = rpc.Session(tryton_server.url, tryton_server.database, "admin", "wrong")
+    with pytest.raises(rpc.LoginRefused):
+        wrong.call("model.party.category.search", [], 0, None, None, {})
