@@ -20,6 +20,7 @@ import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -102,7 +103,7 @@ def main() -> None:
         connector = SyncConnector(name="Tryton", url=f"http://127.0.0.1:{connector_port}")
         connector.set_secret(secret)
         connector.save()
-        config = {"server_url": url, "database": "erp", "user": "admin", "password": ADMIN_PASSWORD,
+        config: dict[str, Any] = {"server_url": url, "database": "erp", "user": "admin", "password": ADMIN_PASSWORD,
                   "company": "Tryton Test AB", "customer_category": "Customer", "supplier_category": "Supplier",
                   "partner_category": "", "person_relation": "Contact person", "language": "en"}  # fmt: skip
         fields = services.probe_connector(connector.url, secret)
