@@ -11,10 +11,9 @@ import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
@@ -26,6 +25,7 @@ from crm import tabs
 from crm.models import Company, Contact, Project
 
 from . import services
+from .linking import list_texts
 from .mapping import CRM_MODEL
 from .models import ErpConnection, ErpField, Link
 from .permissions import connectable, has_erp_licence, visible_connections
@@ -43,10 +43,6 @@ class Section:
     problem: services.Problem | None = None
     may_connect: bool = False
     may_create: bool = False
-
-
-def _attribute(record: Model) -> str:
-    return {Contact: "contact", Project: "project"}.get(type(record), "company")
 
 
 def active_connections(request: HttpRequest) -> list[ErpConnection]:
@@ -69,7 +65,7 @@ def build_sections(request: HttpRequest, record: Model) -> list[Section]:
         by_connection.setdefault(erp_field.connection_id, []).append(erp_field)
     links = {
         link.connection_id: link
-        for link in Link.objects.filter(connection__in=connections, **{_attribute(record): record})
+        for link in Link.objects.filter(connection__in=connections, **{Link.attribute_for(record): record})
     }
     rights = connectable(request.user, connections)
     creates = connectable(request.user, connections, "create")
@@ -89,7 +85,6 @@ def build_sections(request: HttpRequest, record: Model) -> list[Section]:
 # Clients for the tab, shared within the process so their connections stay open between page views.
 _tab_clients: dict[tuple[str, str, str, float], ConnectorClient] = {}
 _tab_clients_lock = threading.Lock()
-LIST_TEXTS_SECONDS = 300  # list item texts rarely change: a renamed item shows its new text within 5 minutes
 
 
 def _tab_client(url: str, secret: str, language: str, limit: float) -> ConnectorClient:
@@ -103,16 +98,6 @@ def _tab_client(url: str, secret: str, language: str, limit: float) -> Connector
                 url, secret, language=language, timeouts=Timeouts(connect=min(1.0, limit), read=limit, total=limit)
             )
         return client
-
-
-def _list_texts(conn: Any, connection: ErpConnection, list_name: str, language: str) -> dict[str, str]:
-    """Every item text of a list (GetList), kept in the cache for LIST_TEXTS_SECONDS."""
-    key = f"erpsync:list-texts:{connection.pk}:{connection.updated_at.timestamp()}:{list_name}:{language}"
-    texts = cache.get(key)
-    if texts is None:
-        texts = {item.key: item.text for item in conn.get_list(list_name)}
-        cache.set(key, texts, LIST_TEXTS_SECONDS)
-    return cast(dict[str, str], texts)
 
 
 def _fetch_live(sections: list[Section], language: str) -> None:
@@ -134,7 +119,7 @@ def _fetch_live(sections: list[Section], language: str) -> None:
                 return
             values = actors.actors[0].values
             texts = {
-                f.key: _list_texts(conn, section.connection, f.list_name, language)
+                f.key: list_texts(conn, section.connection, f.list_name, language)
                 for f in section.shown
                 if f.type == p.FieldType.LIST and f.list_name and values.get(f.key) not in (None, "")
             }

@@ -11,28 +11,29 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from connectors import protocol as p
 from connectors.client import ConnectionClient, ConnectorClient, ConnectorError
-from crm.models import Contact, Project
+from crm.models import Contact
 
 from .choices import Direction
 from .mapping import CRM_MODEL, default_fields
-from .models import ErpConnection, ErpField, FieldDefault, Link, ListMapping, SyncSettings
+from .models import ErpConnection, ErpField, FieldDefault, Link, SyncSettings
 from .services import LinkRefused, Problem, check_linkable, explain, interactive_client, link_record
-from .sync.values import FieldConverter, FieldError
+from .sync.values import FieldError, converters_for, mapped_fields
 
 Side = Literal["crm", "erp"]
 SEARCH_LIMIT = 25
 
 
 def record_kind(record: Any) -> str:
-    return {Contact: "contact", Project: "project"}.get(type(record), "company")
+    return Link.attribute_for(record)
 
 
 def actor_types_for(connection: ErpConnection, record: Any) -> list[str]:
@@ -67,18 +68,27 @@ def _text(value: Any, list_texts: dict[str, str] | None = None) -> str:
     return str(value)
 
 
-def _list_texts(
-    conn: ConnectionClient, fields: list[ErpField], values: list[dict[str, Any]]
-) -> dict[str, dict[str, str]]:
-    """Texts of the list items among ``values``, one GetListItems per list."""
-    wanted: dict[str, set[str]] = {}
-    for erp_field in fields:
-        if erp_field.type == p.FieldType.LIST and erp_field.list_name:
-            keys = {str(v[erp_field.key]) for v in values if v.get(erp_field.key) not in (None, "")}
-            if keys:
-                wanted.setdefault(erp_field.list_name, set()).update(keys)
-    texts = {name: {i.key: i.text for i in conn.get_list_items(name, sorted(keys))} for name, keys in wanted.items()}
-    return {f.key: texts.get(f.list_name, {}) for f in fields if f.type == p.FieldType.LIST and f.list_name}
+LIST_TEXTS_SECONDS = 300  # list item texts rarely change: a renamed item shows its new text within 5 minutes
+
+
+def list_texts(conn: ConnectionClient, connection: ErpConnection, list_name: str, language: str) -> dict[str, str]:
+    """Every item text of a list (one GetList), kept in the cache for LIST_TEXTS_SECONDS."""
+    key = f"erpsync:list-texts:{connection.pk}:{connection.updated_at.timestamp()}:{list_name}:{language}"
+    texts = cache.get(key)
+    if texts is None:
+        texts = {item.key: item.text for item in conn.get_list(list_name)}
+        cache.set(key, texts, LIST_TEXTS_SECONDS)
+    return cast(dict[str, str], texts)
+
+
+def _field_texts(conn: ConnectionClient, connection: ErpConnection, fields: list[ErpField],
+                 values: list[dict[str, Any]], language: str) -> dict[str, dict[str, str]]:  # fmt: skip
+    """The item texts of the list fields that hold a value among ``values``, by field key."""
+    return {
+        f.key: list_texts(conn, connection, f.list_name, language)
+        for f in fields
+        if f.type == p.FieldType.LIST and f.list_name and any(v.get(f.key) not in (None, "") for v in values)
+    }
 
 
 # Search
@@ -131,7 +141,7 @@ def search(connection: ErpConnection, record: Any, actor_types: list[str], langu
                                               limit=SEARCH_LIMIT)  # fmt: skip
             else:
                 found = conn.search(kind, text, keys, limit=SEARCH_LIMIT)
-            texts = _list_texts(conn, columns, [a.values for a in found.actors])
+            texts = _field_texts(conn, connection, columns, [a.values for a in found.actors], language)
             taken = {
                 link.erp_key: link.crm_record
                 for link in Link.objects.filter(connection=connection, actor_type=actor_type,
@@ -310,33 +320,20 @@ class Comparison:
     problems: list[str]
 
 
-def _mapped(connection: ErpConnection, actor_type: str) -> list[ErpField]:
-    return [f for f in connection.erp_fields.filter(actor_type=actor_type, missing_in_erp=False)
-            if f.crm_field and f.direction]  # fmt: skip
-
-
-def _converters(connection: ErpConnection, actor_type: str, mapped: list[ErpField]) -> dict[str, FieldConverter]:
-    lists: dict[str, dict[str, int | None]] = {}
-    for row in ListMapping.objects.filter(connection=connection, actor_type=actor_type):
-        lists.setdefault(row.field_key, {})[row.erp_key] = row.crm_item_id
-    model = CRM_MODEL[actor_type]
-    return {f.key: FieldConverter(model, f, lists.get(f.key, {})) for f in mapped}
-
-
 def compare(connection: ErpConnection, actor_type: str, erp_key: str, record: Any, language: str) -> Comparison:
     """GetActors for the chosen actor and compare every mapped field with the CRM record."""
     if actor_type not in actor_types_for(connection, record):
         raise LinkRefused(_("A %(type)s actor cannot be linked to this kind of CRM record.") % {"type": actor_type})
     check_linkable(connection, actor_type, erp_key, record)
-    mapped = _mapped(connection, actor_type)
-    converters = _converters(connection, actor_type, mapped)
+    mapped = mapped_fields(connection, actor_type)
+    converters = converters_for(connection, actor_type, mapped)
     client, conn = _client(connection, language)
     try:
         found = conn.get_actors(p.ActorType(actor_type), [erp_key], [f.key for f in mapped])
         if not found.actors:
             raise LinkRefused(_("%(type)s %(key)s no longer exists in the ERP.") % {"type": actor_type, "key": erp_key})
         actor = found.actors[0]
-        texts = _list_texts(conn, mapped, [actor.values])
+        texts = _field_texts(conn, connection, mapped, [actor.values], language)
     finally:
         client.close()
     crm_first = SyncSettings.load().crm_priority < connection.priority
@@ -424,8 +421,8 @@ def creation_plan(connection: ErpConnection, actor_type: str, record: Any) -> Cr
     parent = parent_link(connection, record)
     if isinstance(record, Contact) and parent is None:
         raise LinkRefused(_("Link the contact's company first; the person is created under it."))
-    mapped = _mapped(connection, actor_type)
-    converters = _converters(connection, actor_type, mapped)
+    mapped = mapped_fields(connection, actor_type)
+    converters = converters_for(connection, actor_type, mapped)
     sent, problems, crm_values, baseline = [], [], {}, {}
     for erp_field in mapped:
         try:

@@ -341,6 +341,14 @@ class Link(models.Model):
     def __str__(self) -> str:
         return f"{self.crm_record} ↔ {self.actor_type} {self.erp_key}"
 
+    @staticmethod
+    def attribute_for(record_or_model: Any) -> str:
+        """The link column that holds this kind of CRM record: "company", "contact" or "project"."""
+        model = record_or_model if isinstance(record_or_model, type) else type(record_or_model)
+        if issubclass(model, Contact):
+            return "contact"
+        return "project" if issubclass(model, Project) else "company"
+
     @property
     def crm_record(self) -> Company | Contact | Project:
         record = self.company or self.contact or self.project

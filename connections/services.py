@@ -28,7 +28,7 @@ from connectors.client import (
     Timeouts,
 )
 from connectors.models import SyncConnector
-from crm.models import Contact, Project
+from crm.models import Contact
 from erpsync_admin import crypto
 
 from .choices import ACTIVE_RUN_STATUSES, AuditAction, Direction, RunKind, Visibility
@@ -481,7 +481,7 @@ def check_linkable(connection: ErpConnection, actor_type: str, erp_key: str, rec
     model = CRM_MODEL.get(actor_type)
     if model is None or not isinstance(record, model):
         raise LinkRefused(_("A %(type)s actor cannot be linked to this kind of CRM record.") % {"type": actor_type})
-    attribute = {Contact: "contact", Project: "project"}.get(type(record), "company")
+    attribute = Link.attribute_for(record)
     taken = Link.objects.filter(connection=connection, actor_type=actor_type, erp_key=erp_key).first()
     if taken is not None:
         raise LinkRefused(
@@ -503,7 +503,7 @@ def link_record(connection: ErpConnection, actor_type: str, erp_key: str, record
     ``baseline`` seeds what the first sync compares with (see ``connections.linking``); without it, the
     first sync settles differing values by the sync priority."""
     check_linkable(connection, actor_type, erp_key, record)
-    attribute = {Contact: "contact", Project: "project"}.get(type(record), "company")
+    attribute = Link.attribute_for(record)
     try:
         with transaction.atomic():
             link = Link.objects.create(connection=connection, actor_type=actor_type, erp_key=erp_key,

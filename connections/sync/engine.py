@@ -20,9 +20,9 @@ from connectors import protocol as p
 
 from ..choices import Direction, LinkStatus, LogOutcome
 from ..mapping import CRM_MODEL
-from ..models import ErpConnection, Link, ListMapping, SyncLogEntry, SyncRun, SyncSettings
+from ..models import ErpConnection, Link, SyncLogEntry, SyncRun, SyncSettings
 from .merge import MISSING, decide, decide_resync
-from .values import FieldConverter, FieldError
+from .values import FieldConverter, FieldError, converters_for, mapped_fields
 
 BATCH = p.MAX_KEYS_PER_CALL
 
@@ -60,8 +60,7 @@ def sync_links(run: SyncRun, links: list[Link], *, resync: bool = False, keep_no
     crm_first = SyncSettings.load().crm_priority < connection.priority
     enabled = set(connection.actor_types.filter(sync_enabled=True).values_list("actor_type", flat=True))
     for actor_type, group in by_type.items():
-        mapped = [f for f in connection.erp_fields.filter(actor_type=actor_type, missing_in_erp=False)
-                  if f.crm_field and f.direction]  # fmt: skip
+        mapped = mapped_fields(connection, actor_type)
         for start in range(0, len(group), BATCH):
             batch = group[start : start + BATCH]
             if actor_type not in enabled or not mapped:
@@ -78,13 +77,10 @@ def sync_links(run: SyncRun, links: list[Link], *, resync: bool = False, keep_no
 def _decide(connection: ErpConnection, actor_type: str, links: list[Link], mapped: list[Any], client: Any,
             crm_first: bool, resync: bool, keep_non_blank: bool) -> tuple[list[_Record], list[Link]]:  # fmt: skip
     model = CRM_MODEL[actor_type]
-    lists: dict[str, dict[str, int | None]] = defaultdict(dict)
-    for row in ListMapping.objects.filter(connection=connection, actor_type=actor_type):
-        lists[row.field_key][row.erp_key] = row.crm_item_id
-    converters = {f.key: FieldConverter(model, f, lists.get(f.key, {})) for f in mapped}
+    converters = converters_for(connection, actor_type, mapped)
     data = client.get_actors(p.ActorType(actor_type), [link.erp_key for link in links], [f.key for f in mapped])
     actors = {actor.key: actor for actor in data.actors}
-    attribute = {p.ActorType.PERSON: "contact", p.ActorType.PROJECT: "project"}.get(p.ActorType(actor_type), "company")
+    attribute = Link.attribute_for(model)
     crm_ids = [getattr(link, f"{attribute}_id") for link in links]
     crm = model._default_manager.in_bulk(crm_ids)
     records, missing = [], []

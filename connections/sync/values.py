@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from connectors.protocol import FieldType
 
-from ..mapping import crm_field_type
+from ..mapping import CRM_MODEL, crm_field_type
 
 
 class FieldError(Exception):
@@ -95,3 +95,20 @@ class FieldConverter:
                 % {"length": len(canonical), "limit": self.erp.max_length}
             )
         return canonical
+
+
+def mapped_fields(connection: Any, actor_type: str) -> list[Any]:
+    """The ERP fields of ``actor_type`` that sync: mapped to a CRM field, with a direction."""
+    return [f for f in connection.erp_fields.filter(actor_type=actor_type, missing_in_erp=False)
+            if f.crm_field and f.direction]  # fmt: skip
+
+
+def converters_for(connection: Any, actor_type: str, mapped: list[Any]) -> dict[str, FieldConverter]:
+    """A converter per mapped field, with the connection's list mappings (one query)."""
+    from ..models import ListMapping
+
+    lists: dict[str, dict[str, int | None]] = {}
+    for row in ListMapping.objects.filter(connection=connection, actor_type=actor_type):
+        lists.setdefault(row.field_key, {})[row.erp_key] = row.crm_item_id
+    model = CRM_MODEL[actor_type]
+    return {f.key: FieldConverter(model, f, lists.get(f.key, {})) for f in mapped}
