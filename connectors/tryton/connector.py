@@ -73,6 +73,13 @@ def _latest(*moments: Any) -> datetime:
     return max((m for m in moments if isinstance(m, datetime)), default=EPOCH)
 
 
+def _modified(row: dict[str, Any]) -> datetime:
+    """A record's last change: its own dates and those of the children read with it (``addresses.`` …)."""
+    children = [c for name in ("addresses.", "contact_mechanisms.", "identifiers.") for c in row.get(name) or []]
+    return _latest(row.get("create_date"), row.get("write_date"),
+                   *(c.get(k) for c in children for k in ("create_date", "write_date")))  # fmt: skip
+
+
 class TrytonConnector(Connector):
     name = "Tryton"
     version = "1.0"
@@ -377,6 +384,21 @@ class TrytonConnector(Connector):
                 parents[row["from_"]] = (kinds[0].value, row["to"])
         return parents
 
+    def _stamps(self, session: rpc.Session, config: dict[str, Any], actor_type: p.ActorType,
+                ids: list[int]) -> dict[int, datetime]:  # fmt: skip
+        """Each record's last change: its own dates and, for a party, those of its addresses, contact
+        mechanisms and identifiers (Tryton does not touch the party when only those change)."""
+        stamps: dict[int, datetime] = {}
+        fields = ["create_date", "write_date"]
+        model = "model.project.work" if actor_type == A.PROJECT else "model.party.party"
+        if actor_type != A.PROJECT:
+            fields += [f"{child}.{date}" for child in ("addresses", "contact_mechanisms", "identifiers")
+                       for date in ("create_date", "write_date")]  # fmt: skip
+        for start in range(0, len(ids), 1000):
+            for row in session.call(f"{model}.read", ids[start : start + 1000], fields, self._context(session, config)):
+                stamps[row["id"]] = _modified(row)
+        return stamps
+
     @staticmethod
     def _party(row: dict[str, Any], actor_type: p.ActorType, keep: set[str] | None,
                parent: tuple[str, int] | None) -> p.Actor:  # fmt: skip
@@ -406,9 +428,7 @@ class TrytonConnector(Connector):
                       "POSTALCITY": first_address.get("city") or None,
                       "COUNTRY": (first_address.get("country.") or {}).get("code"),
                       "LANGUAGE": (row.get("lang.") or {}).get("code")}  # fmt: skip
-        modified = _latest(row.get("create_date"), row.get("write_date"),
-                           *(x.get(k) for x in (*addresses, *mechanisms, *identifiers) for k in ("create_date", "write_date")))  # fmt: skip
-        return p.Actor(actor_type=actor_type, key=str(row["id"]), last_modified=modified,
+        return p.Actor(actor_type=actor_type, key=str(row["id"]), last_modified=_modified(row),
                        parent_actor_type=p.ActorType(parent[0]) if parent else None,
                        parent_key=str(parent[1]) if parent else None,
                        values={k: v for k, v in values.items() if keep is None or k in keep})  # fmt: skip
@@ -419,7 +439,7 @@ class TrytonConnector(Connector):
         hours = round(duration.total_seconds() / 3600, 2) if isinstance(duration, timedelta) else None
         values = {"NUMBER": row.get("number"), "NAME": row.get("name"), "TEXT": row.get("comment") or None,
                   "STATUS": str(row["status"]) if row.get("status") else None, "HOURS_LOGGED": hours}  # fmt: skip
-        return p.Actor(actor_type=A.PROJECT, key=str(row["id"]), last_modified=_latest(row.get("create_date"), row.get("write_date")),
+        return p.Actor(actor_type=A.PROJECT, key=str(row["id"]), last_modified=_modified(row),
                        parent_actor_type=A.CUSTOMER if row.get("party") else None,
                        parent_key=str(row["party"]) if row.get("party") else None,
                        values={k: v for k, v in values.items() if keep is None or k in keep})  # fmt: skip
@@ -577,31 +597,30 @@ class TrytonConnector(Connector):
             model = "model.project.work" if request.actor_type == A.PROJECT else "model.party.party"
             if since is not None:
                 # Changes to addresses, contact mechanisms and identifiers do not touch the party's own dates.
-                stamps = ["create_date", "write_date"]
+                dated = ["create_date", "write_date"]
                 if request.actor_type != A.PROJECT:
-                    stamps += [f"{child}.{s}" for child in ("addresses", "contact_mechanisms", "identifiers")
+                    dated += [f"{child}.{s}" for child in ("addresses", "contact_mechanisms", "identifiers")
                                for s in ("create_date", "write_date")]  # fmt: skip
-                domain.append(["OR", *[[stamp, ">=", since] for stamp in stamps]])
+                domain.append(["OR", *[[stamp, ">=", since] for stamp in dated]])
             ids = session.call(f"{model}.search", domain, 0, None, [["id", "ASC"]], self._context(session, config))
-            actors = self._read(session, config, request.actor_type, ids)
-        ordered = sorted(actors, key=lambda a: (_micros(a.last_modified or EPOCH), int(a.key or 0)))
-        if position is not None:
-            ordered = [a for a in ordered if (_micros(a.last_modified or EPOCH), int(a.key or 0)) > position]
-        elif since is not None:
-            ordered = [a for a in ordered if (a.last_modified or EPOCH) >= since]
-        page = ordered[: request.page_size]
-        if page:
-            last = page[-1]
-            cursor = p.encode_cursor({"t": request.actor_type.value, "m": _micros(last.last_modified or EPOCH),
-                                      "k": int(last.key or 0)})  # fmt: skip
+            # Only the dates of every candidate are read to order the feed; whole records only for the page.
+            stamps = self._stamps(session, config, request.actor_type, ids)
+            ordered = sorted(((_micros(moment), key) for key, moment in stamps.items()))
+            if position is not None:
+                ordered = [entry for entry in ordered if entry > position]
+            elif since is not None:
+                ordered = [entry for entry in ordered if entry[0] >= _micros(since)]
+            chosen = ordered[: request.page_size]
+            page = self._read(session, config, request.actor_type, [key for _moment, key in chosen], keep)
+        if chosen:
+            cursor = p.encode_cursor({"t": request.actor_type.value, "m": chosen[-1][0], "k": chosen[-1][1]})
         elif request.cursor:
             cursor = request.cursor
         else:
             start = _micros(since) - 1 if since is not None else -1
             cursor = p.encode_cursor({"t": request.actor_type.value, "m": start, "k": 0})
-        trimmed = [a.model_copy(update={"values": {k: v for k, v in a.values.items() if keep is None or k in keep}})
-                   for a in page]  # fmt: skip
-        return p.FeedData(actors=trimmed, next_cursor=cursor, has_more=len(ordered) > len(page))
+        # A record changed between the two reads carries its newer time in the page; the cursor stays as ordered.
+        return p.FeedData(actors=page, next_cursor=cursor, has_more=len(ordered) > len(page))
 
     # Writing
 
