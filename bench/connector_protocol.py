@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -23,18 +22,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
+from bench.common import free_port
 from connectors import protocol as p
 from connectors.client import ConnectorClient, ConnectorError
 from connectors.demo.store import fold
 
 CONFIG: dict[str, p.Value] = {"client_name": "bench", "api_key": "demo-api-key", "company_number": 1}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def rss_mb(pid: int) -> float:

@@ -15,40 +15,21 @@ import csv
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import free_port, wait_http
+
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/erpsync_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erpsync_admin.settings")
 # The app runs as in production (no debug toolbar work, no template debug), with throwaway keys.
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
 TARGET_P95_MS = 200
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str) -> None:
-    import httpx
-
-    for _ in range(600):
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
 
 
 def ensure_database(url: str) -> None:

@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,6 @@ def main() -> None:
     import django
 
     django.setup()
-    import httpx
     from django.core.management import call_command
     from django.db import connection as db
     from django.utils import timezone
@@ -46,8 +44,8 @@ def main() -> None:
     from connections.models import ErpConnection, Link, SyncRun, SyncSettings
     from connectors.models import SyncConnector
     from crm.models import Company
-    from tests.conftest import free_port
-    from tests.tryton.conftest import ADMIN_PASSWORD, set_up_erp, tryton_venv
+    from tests.conftest import start_connector
+    from tests.tryton.conftest import ADMIN_PASSWORD, FULL, set_up_erp, start_tryton
 
     if db.vendor == "sqlite":
         Path(db.settings_dict["NAME"]).unlink(missing_ok=True)
@@ -56,35 +54,13 @@ def main() -> None:
         call_command("flush", interactive=False, verbosity=0)
     call_command("migrate", verbosity=0)
 
-    venv = tryton_venv()
     work = Path(tempfile.mkdtemp(prefix="erpsync-bench-tryton-"))
-    (work / "db").mkdir()
-    (work / "db" / "erp.sqlite").touch()
-    (work / "adminpass").write_text(ADMIN_PASSWORD)
-    port = free_port()
-    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "TRYTOND_DATABASE__URI": "sqlite://",
-           "TRYTOND_DATABASE__PATH": str(work / "db"), "TRYTOND_WEB__LISTEN": f"127.0.0.1:{port}",
-           "TRYTONPASSFILE": str(work / "adminpass"), "HOME": str(work)}  # fmt: skip
-    subprocess.run([str(venv / "bin" / "trytond-admin"), "-d", "erp", "--all", "-u", "party", "company", "project",
-                    "party_relationship", "--activate-dependencies", "--email", "admin@example.com"],
-                   env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True)  # fmt: skip
-    processes = [subprocess.Popen([str(venv / "bin" / "trytond"), "-d", "erp"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)]  # fmt: skip
-    secret = secrets.token_urlsafe(24)
-    (work / "secret").write_text(secret)
-    connector_port = free_port()
-    processes.append(subprocess.Popen(
-        [sys.executable, "-m", "connectors.tryton", "--port", str(connector_port), "--secret-file", str(work / "secret"),
-         "--data", str(work / "connections.json")], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+    url, tryton = start_tryton(work / "tryton", {"erp": FULL})
+    (work / "connector").mkdir()
+    running = start_connector("connectors.tryton", work / "connector", secrets.token_urlsafe(24), "--data",
+                              str(work / "connector" / "connections.json"))  # fmt: skip
+    secret, processes = running.secret, [tryton, running.process]
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                httpx.post(f"{url}/rpc/", json={"id": 1, "method": "common.server.version", "params": []}, timeout=1)
-                httpx.get(f"http://127.0.0.1:{connector_port}/v1/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         from connectors.tryton import rpc
 
         session = rpc.Session(url, "erp", "admin", ADMIN_PASSWORD)
@@ -100,7 +76,7 @@ def main() -> None:
                 for n in range(start, min(args.parties, start + 500))], {})  # fmt: skip
         seeding = time.perf_counter() - started
 
-        connector = SyncConnector(name="Tryton", url=f"http://127.0.0.1:{connector_port}")
+        connector = SyncConnector(name="Tryton", url=running.url)
         connector.set_secret(secret)
         connector.save()
         config: dict[str, Any] = {"server_url": url, "database": "erp", "user": "admin", "password": ADMIN_PASSWORD,
@@ -171,8 +147,7 @@ def main() -> None:
         (out / "tryton_sync.json").write_text(json.dumps(result, indent=2) + "\n")
     finally:
         for process in processes:
-            process.terminate()
-            process.wait(timeout=20)
+            process.stop()
 
 
 if __name__ == "__main__":

@@ -164,17 +164,17 @@ class RunningConnector:
     process: Process
 
 
-def start_demo(directory: Path, seed_actors: int = 2000) -> RunningConnector:
+def start_connector(module: str, directory: Path, secret: str, *args: str) -> RunningConnector:
+    """Start ``python -m module`` as a connector on a free loopback port and wait until it answers."""
     port = free_port()
     secret_file = directory / "secret"
-    secret_file.write_text(DEMO_SECRET)
+    secret_file.write_text(secret)
     process = Process(
-        [sys.executable, "-m", "connectors.demo", "--port", str(port), "--secret-file", str(secret_file),
-         "--data", str(directory / "demo-erp.sqlite3"), "--seed-actors", str(seed_actors)],
+        [sys.executable, "-m", module, "--port", str(port), "--secret-file", str(secret_file), *args],
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
-        log=directory / "demo.log",
-    )  # fmt: skip
+        log=directory / "connector.log",
+    )
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -184,11 +184,16 @@ def start_demo(directory: Path, seed_actors: int = 2000) -> RunningConnector:
             return False
 
     try:
-        wait_for(up, 30, "the demo connector to listen")
+        wait_for(up, 30, f"{module} to listen")
     except AssertionError:
         process.stop()
         raise AssertionError(process.output()) from None
-    return RunningConnector(url, DEMO_SECRET, process)
+    return RunningConnector(url, secret, process)
+
+
+def start_demo(directory: Path, seed_actors: int = 2000) -> RunningConnector:
+    return start_connector("connectors.demo", directory, DEMO_SECRET, "--data", str(directory / "demo-erp.sqlite3"),
+                           "--seed-actors", str(seed_actors))  # fmt: skip
 
 
 @pytest.fixture(scope="session")

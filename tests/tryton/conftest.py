@@ -8,7 +8,6 @@ countries, and a company for projects.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -23,7 +22,7 @@ import pytest
 from connectors import protocol as p
 from connectors.tryton import rpc
 
-from ..conftest import ROOT, Process, free_port, require_service, wait_for
+from ..conftest import ROOT, Process, RunningConnector, free_port, require_service, start_connector, wait_for
 
 TRYTON = "8.2"
 MODULES = ["trytond", "trytond-party", "trytond-company", "trytond-project", "trytond-party-relationship"]
@@ -76,27 +75,25 @@ def set_up_erp(session: rpc.Session) -> None:
     session.call("model.res.user.write", [user], {"companies": [["add", [company]]], "company": company}, {})
 
 
-@pytest.fixture(scope="session")
-def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
-    try:
-        venv = tryton_venv()
-    except subprocess.CalledProcessError as error:
-        require_service(False, f"trytond from PyPI ({error})")
-        raise
-    folder = tmp_path_factory.mktemp("tryton")
+FULL = ["party", "company", "project", "party_relationship"]
+
+
+def start_tryton(folder: Path, databases: dict[str, list[str]]) -> tuple[str, Process]:
+    """Initialise a SQLite database per entry (name → modules) in ``folder`` and serve them all with trytond
+    on a free loopback port; answers the server's URL and process once it listens."""
+    venv = tryton_venv()
     (folder / "db").mkdir()
     (folder / "adminpass").write_text(ADMIN_PASSWORD)
     port = free_port()
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "TRYTOND_DATABASE__URI": "sqlite://",
            "TRYTOND_DATABASE__PATH": str(folder / "db"), "TRYTOND_WEB__LISTEN": f"127.0.0.1:{port}",
            "TRYTONPASSFILE": str(folder / "adminpass"), "HOME": str(folder)}  # fmt: skip
-    # "erp" has every module the connector can use; "bare" only the party module, as a minimal install would.
-    for database, modules in (("erp", ["party", "company", "project", "party_relationship"]), ("bare", ["party"])):
+    for database, modules in databases.items():
         (folder / "db" / f"{database}.sqlite").touch()  # trytond wants the SQLite file to exist
         subprocess.run([str(venv / "bin" / "trytond-admin"), "-d", database, "--all", "-u", *modules,
                         "--activate-dependencies", "--email", "admin@example.com"],
                        env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)  # fmt: skip
-    process = Process([str(venv / "bin" / "trytond"), "-d", "erp", "bare"], env, folder, folder / "trytond.log")
+    process = Process([str(venv / "bin" / "trytond"), "-d", *databases], env, folder, folder / "trytond.log")
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -108,52 +105,43 @@ def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonSe
 
     try:
         wait_for(up, 60, "trytond to listen")
+    except AssertionError:
+        process.stop()
+        raise AssertionError(process.output()[-3000:]) from None
+    return url, process
+
+
+@pytest.fixture(scope="session")
+def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonServer]:
+    try:
+        tryton_venv()
+    except subprocess.CalledProcessError as error:
+        require_service(False, f"trytond from PyPI ({error})")
+        raise
+    # "erp" has every module the connector can use; "bare" only the party module, as a minimal install would.
+    url, process = start_tryton(tmp_path_factory.mktemp("tryton"), {"erp": FULL, "bare": ["party"]})
+    try:
         server = TrytonServer(url, "erp", process)
         set_up_erp(server.session())
         rpc.Session(url, "bare", "admin", ADMIN_PASSWORD).call(
             "model.party.category.create", [{"name": "Customer"}, {"name": "Supplier"}], {})  # fmt: skip
     except Exception:
         process.stop()
-        print(process.output()[-3000:])
         raise
     yield server
     process.stop()
 
 
-@dataclass
-class RunningTrytonConnector:
-    url: str
-    secret: str
-    process: Process
-
-
 @pytest.fixture(scope="session")
-def tryton_connector(tryton_server: TrytonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTrytonConnector]:  # fmt: skip
+def tryton_connector(tryton_server: TrytonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningConnector]:  # fmt: skip
     folder = tmp_path_factory.mktemp("tryton-connector")
-    (folder / "secret").write_text(CONNECTOR_SECRET)
-    port = free_port()
-    process = Process([sys.executable, "-m", "connectors.tryton", "--port", str(port), "--secret-file",
-                       str(folder / "secret"), "--data", str(folder / "connections.json")],
-                      {**os.environ, "PYTHONPATH": str(ROOT)}, ROOT, folder / "connector.log")  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/v1/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(up, 30, "the Tryton connector to listen")
-    except AssertionError:
-        process.stop()
-        raise AssertionError(process.output()) from None
-    yield RunningTrytonConnector(url, CONNECTOR_SECRET, process)
-    process.stop()
+    running = start_connector("connectors.tryton", folder, CONNECTOR_SECRET, "--data", str(folder / "connections.json"))
+    yield running
+    running.process.stop()
 
 
 @pytest.fixture(scope="session")
-def tryton_samples(tryton_server: TrytonServer, tryton_connector: RunningTrytonConnector) -> dict[str, p.Actor]:
+def tryton_samples(tryton_server: TrytonServer, tryton_connector: RunningConnector) -> dict[str, p.Actor]:
     """A few complete actors, written through the connector, so every searchable field has values to find."""
     from connectors.client import ConnectorClient
 

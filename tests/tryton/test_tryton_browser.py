@@ -13,11 +13,12 @@ from connections.models import ErpConnection, Link, SyncSettings
 from connectors import protocol as p
 from crm.models import Company
 
+from ..conftest import RunningConnector
 from ..factories import UserFactory
 from ..test_browser import browser, log_in  # noqa: F401  (the browser fixture)
 from ..test_sync_jobs import worker  # noqa: F401  (a real worker on Redis)
 from ..test_sync_tab_browser import shot
-from .conftest import ADMIN_PASSWORD, RunningTrytonConnector, TrytonServer
+from .conftest import ADMIN_PASSWORD, TrytonServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -27,7 +28,7 @@ def test_an_admin_connects_tryton_and_a_user_links_and_syncs_a_company(
     live_server: Any,
     worker: Any,  # noqa: F811
     tryton_server: TrytonServer,
-    tryton_connector: RunningTrytonConnector,
+    tryton_connector: RunningConnector,
     tryton_samples: dict[str, p.Actor],
 ) -> None:
     UserFactory.create(username="ada", is_superuser=True, is_staff=True)

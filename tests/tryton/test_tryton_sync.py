@@ -16,13 +16,14 @@ from connectors import protocol as p
 from connectors.models import SyncConnector
 from crm.models import Company, Country
 
-from .conftest import RunningTrytonConnector, TrytonServer
+from ..conftest import RunningConnector
+from .conftest import TrytonServer
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def connection(tryton_server: TrytonServer, tryton_connector: RunningTrytonConnector,
+def connection(tryton_server: TrytonServer, tryton_connector: RunningConnector,
                tryton_samples: dict[str, p.Actor]) -> ErpConnection:  # fmt: skip
     """What an admin does on the Sync tab, through the same services the pages call."""
     connector = SyncConnector(name="Tryton", url=tryton_connector.url)
