@@ -366,7 +366,9 @@ class TrytonConnector(Connector):
             if actor_type == A.PERSON:
                 parents = self._parents(session, config, chunk)
             actors += [self._party(row, actor_type, keep, parents.get(row["id"])) for row in rows]
-        return actors
+        # Tryton answers a read in its own order: put the actors back in the order asked for.
+        position = {str(key): index for index, key in enumerate(ids)}
+        return sorted(actors, key=lambda actor: position[actor.key or ""])
 
     def _parents(
         self, session: rpc.Session, config: dict[str, Any], person_ids: list[int]
