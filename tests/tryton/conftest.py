@@ -82,7 +82,7 @@ def start_tryton(folder: Path, databases: dict[str, list[str]]) -> tuple[str, Pr
     """Initialise a SQLite database per entry (name → modules) in ``folder`` and serve them all with trytond
     on a free loopback port; answers the server's URL and process once it listens."""
     venv = tryton_venv()
-    (folder / "db").mkdir()
+    (folder / "db").mkdir(parents=True)
     (folder / "adminpass").write_text(ADMIN_PASSWORD)
     port = free_port()
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "TRYTOND_DATABASE__URI": "sqlite://",
