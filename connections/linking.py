@@ -25,7 +25,7 @@ from crm.models import Contact
 from .choices import Direction
 from .mapping import CRM_MODEL, default_fields
 from .models import ErpConnection, ErpField, FieldDefault, Link, SyncSettings
-from .services import LinkRefused, Problem, check_linkable, explain, interactive_client, link_record
+from .services import LinkRefused, Problem, check_linkable, explain, interactive_client, link_record, read_lists
 from .sync.values import FieldError, converters_for, mapped_fields
 
 Side = Literal["crm", "erp"]
@@ -211,16 +211,8 @@ def criteria(connection: ErpConnection, actor_type: str, data: Any, language: st
     fields = [f for f in connection.erp_fields.filter(actor_type=actor_type, searchable=True, missing_in_erp=False)
               if p.OPERATORS.get(p.FieldType(f.type))]  # fmt: skip
     problem = None
-    items: dict[str, list[p.ListItem]] = {}
-    names = sorted({f.list_name for f in fields if f.type == p.FieldType.LIST and f.list_name})
-    if names:
-        client, conn = _client(connection, language)
-        try:
-            items = {name: conn.get_list(name) for name in names}
-        except ConnectorError as error:
-            problem = explain(error, language)
-        finally:
-            client.close()
+    items, problem = read_lists(connection, {f.list_name for f in fields if f.type == p.FieldType.LIST and f.list_name},
+                                language)  # fmt: skip
     rows = []
     for erp_field in fields:
         operators = p.OPERATORS[p.FieldType(erp_field.type)]

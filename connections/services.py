@@ -104,6 +104,18 @@ def interactive_client(url: str, secret: str, language: str = "en") -> Connector
     )
 
 
+def read_lists(connection: ErpConnection, names: set[str], language: str = "en") -> tuple[dict[str, list[p.ListItem]], Problem | None]:  # fmt: skip
+    """The items of the connection's lists (GetList each) for a form someone waits for; on failure none, and why."""
+    if not names:
+        return {}, None
+    try:
+        with interactive_client(connection.connector.url, connection.connector.secret, language) as client:
+            conn = client.connection(str(connection.guid), connection.config_values)
+            return {name: conn.get_list(name) for name in sorted(names)}, None
+    except ConnectorError as error:
+        return {}, explain(error, language)
+
+
 def probe_connector(url: str, secret: str, language: str = "en") -> list[p.FieldInfo]:
     """GetConfigData: proves that a connector answers at ``url`` and accepts ``secret``."""
     with interactive_client(url, secret, language) as client:

@@ -208,16 +208,9 @@ def create(request: HttpRequest, connection_pk: int, record_pk: int) -> HttpResp
 
 def _prompt_form(connection: ErpConnection, plan: linking.CreationPlan, data: Any, language: str) -> tuple[ConfigForm, Any]:  # fmt: skip
     """The prompted values as a form, one widget per field type; list fields need their items from the ERP."""
-    names = {prompt.info.list_name for prompt in plan.prompts if prompt.info.list_name}
-    items: dict[str, list[Any]] = {}
-    problem = None
-    if names:
-        try:
-            with services.interactive_client(connection.connector.url, connection.connector.secret, language) as client:
-                conn = client.connection(str(connection.guid), connection.config_values)
-                items = {name: conn.get_list(name) for name in sorted(names)}
-        except ConnectorError as error:
-            problem = services.explain(error, language)
+    items, problem = services.read_lists(
+        connection, {pr.info.list_name for pr in plan.prompts if pr.info.list_name}, language
+    )
     infos = [prompt.info for prompt in plan.prompts]
     initial = ConfigForm.initial_from(infos, {prompt.field.key: prompt.initial for prompt in plan.prompts})
     return ConfigForm(data, fields=infos, list_items=items, initial=initial, prefix="ask"), problem

@@ -228,18 +228,11 @@ class DefaultValuesView(AdminRequired, View):
 
     def _forms(self, connection: ErpConnection, actor_type: str, data: Any) -> list[tuple[Any, ConfigForm]]:
         saved = {d.field_key: d for d in FieldDefault.objects.filter(connection=connection, actor_type=actor_type)}
-        list_items: dict[str, list[p.ListItem]] = {}
         fields = mapping.default_fields(connection, actor_type)
         names = {f.list_name for f in fields if f.type == p.FieldType.LIST and f.list_name}
-        if names:
-            try:
-                with services.interactive_client(
-                    connection.connector.url, connection.connector.secret, self.language
-                ) as client:
-                    conn = client.connection(str(connection.guid), connection.config_values)
-                    list_items = {name: conn.get_list(name) for name in names}
-            except ConnectorError as error:
-                messages.warning(self.request, services.explain(error, self.language).message)
+        list_items, problem = services.read_lists(connection, names, self.language)
+        if problem is not None:
+            messages.warning(self.request, problem.message)
         forms = []
         for field in fields:
             info = p.FieldInfo(key=field.key, label=field.label, description=field.description, type=p.FieldType(field.type),
