@@ -36,6 +36,8 @@ class RunKind(models.TextChoices):
     AUTOMATIC = "automatic", _("Automatic sync")
     SYNC_ALL = "sync_all", _("Sync all")
     RESYNC = "resync", _("Resync from CRM")
+    IMPORT_PREVIEW = "import_preview", _("Import preview")
+    IMPORT = "import", _("Import from ERP")
 
 
 class RunStatus(models.TextChoices):
@@ -47,10 +49,38 @@ class RunStatus(models.TextChoices):
 
 
 ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
-BULK_RUN_KINDS = (RunKind.AUTOMATIC, RunKind.SYNC_ALL, RunKind.RESYNC)
+# At most one of these is queued or running per connection (a database constraint): an import never races
+# a Sync all, an automatic run or another import for the same ERP keys.
+BULK_RUN_KINDS = (RunKind.AUTOMATIC, RunKind.SYNC_ALL, RunKind.RESYNC, RunKind.IMPORT_PREVIEW, RunKind.IMPORT)
 
 
 class LogOutcome(models.TextChoices):
     WRITTEN = "written", _("written")
     SKIPPED = "skipped", _("skipped")
     ERROR = "error", _("error")
+
+
+class MatchKind(models.TextChoices):
+    """What the import found in the CRM for one ERP actor."""
+
+    NEW = "new", _("New")
+    MATCH = "match", _("Match: link and update")
+    AMBIGUOUS = "ambiguous", _("Needs a decision")
+    LINKED = "linked", _("Already linked")
+    BLOCKED = "blocked", _("Cannot be imported")
+
+
+class ImportAction(models.TextChoices):
+    """What Import does with one row; blank until someone decides an ambiguous row."""
+
+    CREATE = "create", _("Create a new record")
+    LINK = "link", _("Link and update")
+    SKIP = "skip", _("Skip")
+
+
+class ImportOutcome(models.TextChoices):
+    PENDING = "pending", _("Not imported yet")
+    NEW = "new", _("New")
+    UPDATED = "updated", _("Updated")
+    FAILED = "failed", _("Failed")
+    SKIPPED = "skipped", _("Skipped")

@@ -33,7 +33,7 @@ def queue_bulk(connection: ErpConnection, kind: str, user: Any = None, keep_non_
             run = SyncRun.objects.create(connection=connection, kind=kind, keep_non_blank=keep_non_blank,
                                          total=connection.links.count(),
                                          created_by=user if getattr(user, "is_authenticated", False) else None)  # fmt: skip
-            transaction.on_commit(lambda: _send([run.pk]))
+            transaction.on_commit(lambda: send([run.pk]))
     except IntegrityError:
         raise AlreadyRunning(
             _("A bulk sync of %(name)s is already queued or running.") % {"name": connection}
@@ -41,7 +41,8 @@ def queue_bulk(connection: ErpConnection, kind: str, user: Any = None, keep_non_
     return run
 
 
-def _send(run_ids: list[int]) -> None:
+def send(run_ids: list[int]) -> None:
+    """Send the runs' tasks, chained so that they run one after another."""
     from .tasks import run_sync
 
     if run_ids:
@@ -68,7 +69,7 @@ def tick_automatic_sync(now: datetime | None = None) -> list[int]:
                 queued.append(SyncRun.objects.create(connection=connection, kind=RunKind.AUTOMATIC).pk)
         except IntegrityError:
             continue  # this connection's previous bulk run is still going: it is not queued twice
-    transaction.on_commit(lambda: _send(queued))
+    transaction.on_commit(lambda: send(queued))
     return queued
 
 
@@ -134,4 +135,4 @@ def sweep_stuck_runs(now: datetime | None = None) -> list[int]:
 
 def _send_each(run_ids: list[int]) -> None:
     for run_id in run_ids:
-        _send([run_id])
+        send([run_id])

@@ -24,8 +24,11 @@ from .choices import (
     BULK_RUN_KINDS,
     AuditAction,
     Direction,
+    ImportAction,
+    ImportOutcome,
     LinkStatus,
     LogOutcome,
+    MatchKind,
     RunKind,
     RunStatus,
     Visibility,
@@ -431,3 +434,93 @@ class SyncLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.erp_key}.{self.field_key}: {self.old!r} → {self.new!r} ({self.outcome})"
+
+
+class ErpImport(models.Model):
+    """One Import from ERP: which actors were asked for, the plan made from them, and the runs that did the work.
+
+    Its rows are the plan. The preview run writes them; nothing touches the CRM until the import run, which
+    can be started again for the rows that failed.
+    """
+
+    connection = models.ForeignKey(ErpConnection, on_delete=models.CASCADE, related_name="imports")
+    actor_type = models.CharField(_("actor type"), max_length=20)
+    everything = models.BooleanField(_("every actor of the type"), default=False)
+    keys = models.JSONField(default=list, blank=True)  # the selected ERP keys, when not everything
+    description = models.CharField(_("search"), max_length=500, blank=True)
+    # The language of the admin who started it: the reasons in the plan are written in it.
+    language = models.CharField(max_length=10, default="en")
+    preview_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    import_run = models.ForeignKey(SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    prepared_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("import from ERP")
+        verbose_name_plural = _("imports from ERP")
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk}: {self.actor_type} from {self.connection}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("connections:import-detail", args=[self.pk])
+
+    @property
+    def current_run(self) -> SyncRun | None:
+        return self.import_run or self.preview_run
+
+    @property
+    def phase(self) -> str:
+        """preparing, ready, importing, finished, or failed (the preview could not be made)."""
+        if self.import_run is not None:
+            return "importing" if self.import_run.status in ACTIVE_RUN_STATUSES else "finished"
+        if self.preview_run is None or self.preview_run.status in ACTIVE_RUN_STATUSES:
+            return "preparing"
+        return "failed" if self.preview_run.status == RunStatus.FAILED else "ready"
+
+
+class ImportRow(models.Model):
+    """One ERP actor in an import's plan: what the CRM already has that looks like it, and what Import will do.
+
+    ``level`` orders the work: companies (level 0) before the persons and projects under them (level 1).
+    """
+
+    erp_import = models.ForeignKey(ErpImport, on_delete=models.CASCADE, related_name="rows")
+    level = models.PositiveSmallIntegerField(default=0)
+    actor_type = models.CharField(_("actor type"), max_length=20)
+    erp_key = models.CharField(_("ERP key"), max_length=200)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    parent_actor_type = models.CharField(max_length=20, blank=True)
+    parent_key = models.CharField(max_length=200, blank=True)
+    erp_last_modified = models.DateTimeField(null=True, blank=True)
+    values = models.JSONField(default=dict, blank=True)  # mapped ERP field key → value, as read for the preview
+    kind = models.CharField(_("found"), max_length=20, choices=MatchKind.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    score = models.PositiveSmallIntegerField(_("score"), default=0)
+    candidates = models.JSONField(default=list, blank=True)  # [{"id", "name", "score", "reasons", "linked_to"}]
+    action = models.CharField(_("action"), max_length=20, choices=ImportAction.choices, blank=True)
+    target_id = models.PositiveBigIntegerField(null=True, blank=True)  # the CRM record to link to
+    included = models.BooleanField(_("import"), default=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=20, choices=ImportOutcome.choices, default=ImportOutcome.PENDING
+    )
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        ordering = ["level", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["erp_import", "actor_type", "erp_key"], name="connections_import_row_actor_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["erp_import", "kind"]),
+            models.Index(fields=["erp_import", "outcome"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.actor_type} {self.erp_key}: {self.kind} → {self.action or '?'}"

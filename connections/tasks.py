@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from connectors.client import ConnectorError
 
-from . import jobs, services
+from . import importing, jobs, services
 from .choices import RunKind, RunStatus
 from .models import SyncRun
 from .sync.engine import sync_links
@@ -58,6 +58,10 @@ def run_sync(self: Task, run_id: int) -> None:
         return
     resume = None
     try:
+        if run.kind in (RunKind.IMPORT_PREVIEW, RunKind.IMPORT):
+            counts = importing.perform(run)
+            _finish(run_id, RunStatus.PARTIALLY_FAILED if counts.failed else RunStatus.SUCCEEDED)
+            return
         if run.kind == RunKind.SYNC_NOW:
             if run.link is None:
                 _finish(run_id, RunStatus.FAILED, _("The link was removed before the sync ran."))
@@ -78,6 +82,9 @@ def run_sync(self: Task, run_id: int) -> None:
             delay = min(300, 5 * 2**self.request.retries) + random.uniform(0, 5)  # noqa: S311  (jitter)
             raise self.retry(countdown=delay, exc=error) from error
         _finish(run_id, RunStatus.FAILED, str(error))
+        return
+    except services.SyncRefused as refusal:
+        _finish(run_id, RunStatus.FAILED, str(refusal))
         return
     except Exception:
         log.exception("sync run %s failed", run_id)

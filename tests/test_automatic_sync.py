@@ -33,7 +33,7 @@ def turn_on(minutes: int = 15) -> None:
 def test_beat_asks_every_minute_and_the_database_decides(demo_connector: RunningConnector, monkeypatch: Any) -> None:
     assert settings.CELERY_BEAT_SCHEDULE["automatic-sync"]["schedule"] == 60.0
     sent: list[list[int]] = []
-    monkeypatch.setattr(jobs, "_send", sent.append)
+    monkeypatch.setattr(jobs, "send", sent.append)
     first = active_connection(demo_connector)
     second = ErpConnection.objects.create(
         name="Second", connector=first.connector, priority=5, is_active=True, last_test_ok=True

@@ -1,0 +1,716 @@
+"""Import from ERP: read ERP actors, find what the CRM already has, let an admin review the plan, then import.
+
+Two jobs, both SyncRun rows of the connection (so only one bulk job of a connection runs at a time):
+
+* the **preview** reads the actors (the selected keys, or the whole change feed page by page), matches each
+  against the CRM (``matching``) and writes one ImportRow per actor. Persons and projects bring their
+  company's actor along when it is not linked yet. Nothing in the CRM changes.
+* the **import** works through the ticked rows in chunks: companies first, then what belongs to them. A chunk
+  is one transaction: new records, links with their baselines, updated records, one sync log entry per
+  record and the rows' outcomes. A row that cannot be imported fails alone, with its reason, and can be
+  retried. An ERP actor that is already linked is never linked twice (the database refuses it), so running
+  the same import again creates nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from connectors import protocol as p
+
+from . import jobs, matching
+from .choices import Direction, ImportAction, ImportOutcome, LinkStatus, LogOutcome, MatchKind, RunKind
+from .mapping import CRM_MODEL
+from .models import ErpConnection, ErpImport, ImportRow, Link, SyncLogEntry, SyncRun, SyncSettings
+from .services import SyncRefused, sync_refusal
+from .sync.engine import Counts
+from .sync.values import FieldConverter, FieldError, converters_for, mapped_fields
+
+log = logging.getLogger(__name__)
+CHUNK = 1000
+# What a person's or project's company is, in the ERP: the actor types a parent may have.
+HAS_COMPANY = ("Person", "Project")
+Progress = Callable[[int, int], None]  # (done, total or 0 when not known yet)
+
+
+class ImportRefused(Exception):
+    """The import cannot start now; the message says why and what to do."""
+
+
+# Starting
+
+
+def eligible_actor_types(connection: ErpConnection) -> list[str]:
+    """Actor types that can be imported: sync on, at least one mapped field and one searchable field."""
+    enabled = connection.actor_types.filter(sync_enabled=True).values_list("actor_type", flat=True)
+    types = []
+    for actor_type in p.ActorType:
+        if actor_type.value not in enabled or actor_type.value not in CRM_MODEL:
+            continue
+        fields = connection.erp_fields.filter(actor_type=actor_type.value, missing_in_erp=False)
+        if fields.filter(searchable=True).exists() and mapped_fields(connection, actor_type.value):
+            types.append(actor_type.value)
+    return types
+
+
+def automatic_sync_refusal() -> str:
+    if SyncSettings.load().automatic_sync:
+        return _(
+            "Automatic sync is on. Turn it off under Sync settings before importing, so that no sync runs "
+            "between the preview and the import; turn it on again afterwards."
+        )
+    return ""
+
+
+def start_preview(connection: ErpConnection, actor_type: str, *, keys: list[str] | None = None,
+                  everything: bool = False, description: str = "", user: Any = None,
+                  language: str = "en") -> ErpImport:  # fmt: skip
+    """Queue the preview of an import. Refused while the connection cannot run jobs or runs another bulk job."""
+    refusal = sync_refusal(connection)
+    if refusal:
+        raise ImportRefused(refusal)
+    if actor_type not in eligible_actor_types(connection):
+        raise ImportRefused(
+            _("%(type)s cannot be imported from %(name)s: its sync is off, or no field is mapped or searchable.")
+            % {"type": actor_type, "name": connection}
+        )
+    keys = list(dict.fromkeys(k for k in keys or [] if k))
+    if not everything and not keys:
+        raise ImportRefused(_("Select at least one row to import, or import every actor of the type."))
+    who = user if getattr(user, "is_authenticated", False) else None
+    with transaction.atomic():
+        erp_import = ErpImport.objects.create(
+            connection=connection, actor_type=actor_type, everything=everything, keys=[] if everything else keys,
+            description=description[:500], language=language, created_by=who,
+        )  # fmt: skip
+        erp_import.preview_run = _new_run(connection, RunKind.IMPORT_PREVIEW, who, 0 if everything else len(keys))
+        erp_import.save(update_fields=["preview_run"])
+    return erp_import
+
+
+def prepare_again(erp_import: ErpImport, user: Any, language: str) -> ErpImport:
+    """A new preview of the same selection: after the mapping was corrected, or the CRM changed."""
+    return start_preview(erp_import.connection, erp_import.actor_type, keys=erp_import.keys,
+                         everything=erp_import.everything, description=erp_import.description, user=user,
+                         language=language)  # fmt: skip
+
+
+def _new_run(connection: ErpConnection, kind: str, user: Any, total: int) -> SyncRun:
+    """The run row, inside the caller's transaction; its task is sent once that commits."""
+    try:
+        with transaction.atomic():
+            run = SyncRun.objects.create(connection=connection, kind=kind, total=total, created_by=user)
+    except IntegrityError:
+        raise jobs.AlreadyRunning(
+            _("%(name)s is already running an import or a bulk sync; try again when it has finished.")
+            % {"name": connection}
+        ) from None
+    transaction.on_commit(lambda: jobs.send([run.pk]))
+    return run
+
+
+def summary(erp_import: ErpImport) -> dict[str, Any]:
+    """Counts of the plan by what was found, and of the result by outcome."""
+    rows = erp_import.rows.all()
+    kinds = dict(rows.values_list("kind").annotate(n=Count("pk")).order_by())
+    outcomes = dict(rows.values_list("outcome").annotate(n=Count("pk")).order_by())
+    return {
+        "kinds": {kind: kinds.get(kind, 0) for kind in MatchKind.values},
+        "outcomes": {outcome: outcomes.get(outcome, 0) for outcome in ImportOutcome.values},
+        "undecided": undecided(erp_import).count(),
+        "to_import": to_import(erp_import).count(),
+    }
+
+
+def undecided(erp_import: ErpImport) -> models.QuerySet[ImportRow]:
+    return erp_import.rows.filter(included=True, action="", kind=MatchKind.AMBIGUOUS)
+
+
+def to_import(erp_import: ErpImport) -> models.QuerySet[ImportRow]:
+    return erp_import.rows.filter(
+        included=True, action__in=[ImportAction.CREATE, ImportAction.LINK], outcome=ImportOutcome.PENDING
+    )
+
+
+def decide(row: ImportRow, *, included: bool | None = None, action: str | None = None,
+           target: int | None = None) -> None:  # fmt: skip
+    """An admin's decision on one row of a plan that is ready; a decision that cannot work is refused."""
+    if row.erp_import.phase != "ready":
+        raise ImportRefused(_("This plan can no longer be changed: it has been imported."))
+    if row.kind in (MatchKind.LINKED, MatchKind.BLOCKED):
+        raise ImportRefused(_("This row cannot be imported: %(reason)s") % {"reason": row.reason})
+    if included is not None:
+        row.included = included
+    if action is not None:
+        if action not in ("", *ImportAction.values):
+            raise ImportRefused(_("Choose create, link or skip."))
+        if action == ImportAction.LINK:
+            offered = {c["id"]: c for c in row.candidates}
+            if target not in offered:
+                raise ImportRefused(_("Choose one of the records offered for this row."))
+            if offered[target]["linked_to"]:
+                raise ImportRefused(
+                    _("%(name)s is already linked to %(actor)s.")
+                    % {"name": offered[target]["name"], "actor": offered[target]["linked_to"]}
+                )
+            other = row.erp_import.rows.filter(action=ImportAction.LINK, target_id=target, included=True,
+                                               level=row.level).exclude(pk=row.pk).first()  # fmt: skip
+            if other is not None:
+                raise ImportRefused(
+                    _("%(name)s is already chosen for %(actor)s in this import; a record links to one actor.")
+                    % {"name": offered[target]["name"], "actor": f"{other.actor_type} {other.erp_key}"}
+                )
+            row.target_id = target
+        else:
+            row.target_id = None
+        row.action = action
+    row.save(update_fields=["included", "action", "target_id"])
+
+
+def decide_all(erp_import: ErpImport, what: str, kind: str = "") -> int:
+    """Bulk decisions on a ready plan: tick or untick every row of a kind, or decide every undecided row."""
+    if erp_import.phase != "ready":
+        raise ImportRefused(_("This plan can no longer be changed: it has been imported."))
+    rows = erp_import.rows.exclude(kind__in=[MatchKind.LINKED, MatchKind.BLOCKED])
+    if kind:
+        rows = rows.filter(kind=kind)
+    if what == "include":
+        return rows.update(included=True)
+    if what == "exclude":
+        return rows.update(included=False)
+    if what in (ImportAction.CREATE, ImportAction.SKIP):
+        return undecided(erp_import).update(action=what)
+    raise ImportRefused(_("Unknown bulk action."))
+
+
+def start_import(erp_import: ErpImport, user: Any = None, *, retry: bool = False) -> SyncRun:
+    """Queue the import of a ready plan, or the retry of its failed rows."""
+    connection = erp_import.connection
+    refusal = sync_refusal(connection) or automatic_sync_refusal()
+    if refusal:
+        raise ImportRefused(refusal)
+    phase = erp_import.phase
+    if retry:
+        if phase != "finished":
+            raise ImportRefused(_("Only a finished import can be retried."))
+        if not erp_import.rows.filter(outcome=ImportOutcome.FAILED).exists():
+            raise ImportRefused(_("No row failed: there is nothing to retry."))
+    elif phase != "ready":
+        raise ImportRefused(_("This plan has already been imported; prepare a new preview to import again."))
+    else:
+        waiting = undecided(erp_import).count()
+        if waiting:
+            raise ImportRefused(
+                _("%(count)s rows need a decision: link each to a record, create a new record, or skip it.")
+                % {"count": waiting}
+            )
+        if not to_import(erp_import).exists():
+            raise ImportRefused(_("No row is ticked for import."))
+    who = user if getattr(user, "is_authenticated", False) else None
+    with transaction.atomic():
+        if retry:
+            erp_import.rows.filter(outcome=ImportOutcome.FAILED).update(outcome=ImportOutcome.PENDING, error="")
+        run = _new_run(connection, RunKind.IMPORT, who, to_import(erp_import).count())
+        erp_import.import_run = run
+        erp_import.save(update_fields=["import_run"])
+    return run
+
+
+# The jobs
+
+
+def perform(run: SyncRun, progress: Progress | None = None) -> Counts:
+    """The body of an import's preview or import run (called by the worker, or by the command)."""
+    erp_import = ErpImport.objects.select_related("connection__connector").get(Q(preview_run=run) | Q(import_run=run))
+    with translation.override(erp_import.language):
+        if run.kind == RunKind.IMPORT_PREVIEW:
+            return prepare(erp_import, run, progress)
+        refusal = automatic_sync_refusal()
+        if refusal:
+            raise SyncRefused(refusal)
+        return execute(erp_import, run, progress)
+
+
+@dataclass
+class _Type:
+    """What planning and importing need to know about one actor type of the connection."""
+
+    actor_type: str
+    model: type[models.Model]
+    converters: dict[str, FieldConverter]
+    index: matching.Index | None = None
+
+    @classmethod
+    def of(cls, connection: ErpConnection, actor_type: str) -> _Type:
+        model = CRM_MODEL[actor_type]
+        return cls(actor_type, model, converters_for(connection, actor_type, mapped_fields(connection, actor_type)))
+
+    @property
+    def attribute(self) -> str:
+        return Link.attribute_for(self.model)
+
+    def build_index(self, connection: ErpConnection, since: Any = None) -> matching.Index:
+        rules = matching.usable_rules(self.model, (c.attribute for c in self.converters.values()))
+        records = self.model._default_manager.all()
+        if since is not None:
+            records = records.filter(created_at__gte=since)
+        linked = {
+            record_id: f"{actor_type} {key}"
+            for record_id, actor_type, key in Link.objects.filter(connection=connection, **{
+                f"{self.attribute}__isnull": False}).values_list(f"{self.attribute}_id", "actor_type", "erp_key")
+        }  # fmt: skip
+        self.index = matching.Index(self.model, rules, records, linked)
+        return self.index
+
+    def crm_values(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """The ERP values as the CRM columns would hold them (canonical), and the problems converting them."""
+        converted: dict[str, Any] = {}
+        problems = []
+        for key, converter in self.converters.items():
+            try:
+                canonical = converter.from_erp(values.get(key))
+                converter.to_crm_value(canonical)
+            except FieldError as error:
+                problems.append(f"{converter.erp.label}: {error}")
+                continue
+            converted[converter.attribute] = canonical
+        return converted, problems
+
+    def missing_required(self, converted: dict[str, Any]) -> list[str]:
+        """Labels of the CRM fields a new record must have that these values leave empty."""
+        return [str(f.verbose_name) for f in self.model._meta.concrete_fields
+                if isinstance(f, models.CharField) and not f.blank and not converted.get(f.attname)]  # fmt: skip
+
+
+def _pages(erp_import: ErpImport, client: Any, actor_type: str, keys: list[str] | None,
+           field_keys: list[str]) -> Iterator[tuple[list[p.Actor], list[str]]]:  # fmt: skip
+    """The actors to plan, a page at a time, with the keys the ERP no longer has."""
+    if keys is None:
+        for page in client.changes(p.ActorType(actor_type), field_keys=field_keys, page_size=p.MAX_PAGE_SIZE):
+            yield list(page.actors), []
+        return
+    for start in range(0, len(keys), p.MAX_KEYS_PER_CALL):
+        data = client.get_actors(p.ActorType(actor_type), keys[start : start + p.MAX_KEYS_PER_CALL], field_keys)
+        yield list(data.actors), list(data.missing_keys)
+
+
+class _Planner:
+    """Writes the plan of one import: a row per actor, and the rows of companies brought along."""
+
+    def __init__(self, erp_import: ErpImport, run: SyncRun, progress: Progress | None) -> None:
+        self.erp_import = erp_import
+        self.connection = erp_import.connection
+        self.run = run
+        self.progress = progress
+        self.client = self.connection.connector.client().connection(
+            str(self.connection.guid), self.connection.config_values
+        )
+        self.types: dict[str, _Type] = {}
+        self.done = 0
+        # Strong keys of the rows planned as new: two ERP actors that look the same are shown to the admin.
+        self.planned: dict[tuple[str, str], str] = {}
+        self.twins: dict[str, str] = {}
+        self.parents: dict[tuple[str, str], list[str]] = defaultdict(list)  # unlinked parent → child keys
+
+    def type(self, actor_type: str) -> _Type:
+        if actor_type not in self.types:
+            planned = _Type.of(self.connection, actor_type)
+            planned.build_index(self.connection)
+            self.types[actor_type] = planned
+        return self.types[actor_type]
+
+    def run_plan(self) -> Counts:
+        erp_import = self.erp_import
+        erp_import.rows.all().delete()  # a preview that is run again starts from the beginning
+        main = self.type(erp_import.actor_type)
+        keys = None if erp_import.everything else list(erp_import.keys)
+        total = 0 if keys is None else len(keys)
+        level = 1 if main.actor_type in HAS_COMPANY else 0
+        for actors, missing in _pages(erp_import, self.client, main.actor_type, keys, list(main.converters)):
+            linked = self.linked(main.actor_type, [a.key for a in actors if a.key])
+            companies = self.parent_companies(actors) if level else {}
+            rows = [self.plan(main, actor, level, linked, companies) for actor in actors]
+            rows += [self.missing_row(main, key) for key in missing]
+            self.save(rows, total)
+        self.bring_parents()
+        self.mark_twins()
+        self.mark_shared_targets()
+        erp_import.prepared_at = timezone.now()
+        erp_import.save(update_fields=["prepared_at"])
+        counts = Counter(erp_import.rows.values_list("kind", flat=True))
+        return Counts(done=self.done, changed=0, failed=counts.get(MatchKind.BLOCKED, 0))
+
+    def save(self, rows: list[ImportRow], total: int) -> None:
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for row in rows:  # a feed may repeat an actor that changed while it was read
+            if (row.actor_type, row.erp_key) not in seen:
+                seen.add((row.actor_type, row.erp_key))
+                unique.append(row)
+        existing = set(self.erp_import.rows.filter(erp_key__in=[r.erp_key for r in unique])
+                       .values_list("actor_type", "erp_key"))  # fmt: skip
+        unique = [row for row in unique if (row.actor_type, row.erp_key) not in existing]
+        ImportRow.objects.bulk_create(unique, batch_size=CHUNK)
+        self.done += len(rows)
+        SyncRun.objects.filter(pk=self.run.pk).update(done=self.done, total=max(total, self.done))
+        if self.progress:
+            self.progress(self.done, total)
+
+    def linked(self, actor_type: str, keys: list[str]) -> dict[str, str]:
+        planned = self.type(actor_type)
+        index = planned.index
+        assert index is not None
+        found = Link.objects.filter(connection=self.connection, actor_type=actor_type, erp_key__in=keys)
+        return {
+            key: index.names.get(pk, str(pk)) for key, pk in found.values_list("erp_key", f"{planned.attribute}_id")
+        }
+
+    def parent_companies(self, actors: list[p.Actor]) -> dict[tuple[str, str], int]:
+        """The CRM companies of these actors' parents that are linked already (one query)."""
+        parents = Q()
+        for actor in actors:
+            if actor.parent_actor_type and actor.parent_key:
+                parents |= Q(actor_type=actor.parent_actor_type.value, erp_key=actor.parent_key)
+        return _companies(self.connection, parents) if parents else {}
+
+    def plan(self, planned: _Type, actor: p.Actor, level: int, linked: dict[str, str],
+             companies: dict[tuple[str, str], int]) -> ImportRow:  # fmt: skip
+        assert actor.key is not None and planned.index is not None
+        values = {key: actor.values.get(key) for key in planned.converters}
+        converted, problems = planned.crm_values(values)
+        row = ImportRow(
+            erp_import=self.erp_import, level=level, actor_type=planned.actor_type, erp_key=actor.key,
+            name=(matching.label(planned.model, converted) or actor.key)[:200],
+            parent_actor_type=actor.parent_actor_type.value if actor.parent_actor_type else "",
+            parent_key=actor.parent_key or "", erp_last_modified=actor.last_modified, values=values,
+        )  # fmt: skip
+        if actor.key in linked:
+            row.kind, row.action = MatchKind.LINKED, ImportAction.SKIP
+            row.reason = _("Linked to %(record)s") % {"record": linked[actor.key]}
+            return row
+        if planned.actor_type in HAS_COMPANY:
+            company_problem = self.company_of(row, converted, companies)
+            if company_problem:
+                problems.append(company_problem)
+        found = matching.verdict(planned.index.candidates(converted))
+        row.kind, row.action, row.target_id, row.score, row.reason = (
+            found.kind, found.action, found.target, found.score, found.reason)  # fmt: skip
+        row.candidates = [c.as_json() for c in found.candidates]
+        if found.kind == MatchKind.NEW:
+            required = planned.missing_required(converted)
+            if required:
+                problems.append(_("The CRM needs a value for %(fields)s.") % {"fields": ", ".join(required)})
+            else:
+                self.remember_new(planned, row, converted)
+        if problems:
+            row.kind, row.action, row.target_id = MatchKind.BLOCKED, ImportAction.SKIP, None
+            row.reason = " ".join(problems)
+        return row
+
+    def company_of(self, row: ImportRow, converted: dict[str, Any], companies: dict[tuple[str, str], int]) -> str:
+        """Sets ``company_id`` for matching when the parent is linked; otherwise notes the parent to bring along."""
+        if not row.parent_key or not row.parent_actor_type:
+            return _("The ERP gives no company for it, and the CRM needs one.")
+        company_id = companies.get((row.parent_actor_type, row.parent_key))
+        if company_id is not None:
+            converted["company_id"] = company_id
+        else:
+            self.parents[(row.parent_actor_type, row.parent_key)].append(row.erp_key)
+        return ""
+
+    def remember_new(self, planned: _Type, row: ImportRow, converted: dict[str, Any]) -> None:
+        assert planned.index is not None
+        for rule in planned.index.rules:
+            if rule.score < matching.MATCH_AT:
+                continue
+            key = rule.key(converted)
+            if not key:
+                continue
+            first = self.planned.setdefault((f"{planned.actor_type}:{rule.name}", key), row.erp_key)
+            if first != row.erp_key:
+                reason = _("The ERP has another actor in this import that looks the same: %(key)s (%(rule)s).")
+                self.twins.setdefault(row.erp_key, reason % {"key": first, "rule": rule.reason})
+                self.twins.setdefault(first, reason % {"key": row.erp_key, "rule": rule.reason})
+
+    def missing_row(self, planned: _Type, key: str) -> ImportRow:
+        return ImportRow(erp_import=self.erp_import, level=0, actor_type=planned.actor_type, erp_key=key, name=key,
+                         kind=MatchKind.BLOCKED, action=ImportAction.SKIP,
+                         reason=_("The ERP no longer has this actor."))  # fmt: skip
+
+    def bring_parents(self) -> None:
+        """The companies of persons and projects that are not linked yet are planned too, before them."""
+        by_type: dict[str, list[str]] = defaultdict(list)
+        for parent_type, parent_key in self.parents:
+            by_type[parent_type].append(parent_key)
+        enabled = set(self.connection.actor_types.filter(sync_enabled=True).values_list("actor_type", flat=True))
+        for parent_type, keys in by_type.items():
+            if parent_type not in enabled or CRM_MODEL.get(parent_type) is not CRM_MODEL["Customer"] \
+                    or not mapped_fields(self.connection, parent_type):  # fmt: skip
+                self.block_children(parent_type, keys, _(
+                    "Its company, %(actor)s, is not linked in the CRM, and %(type)s actors are not synced on this "
+                    "connection, so it cannot be brought along."))  # fmt: skip
+                continue
+            planned = self.type(parent_type)
+            for actors, missing in _pages(self.erp_import, self.client, parent_type, keys, list(planned.converters)):
+                linked = self.linked(parent_type, [a.key for a in actors if a.key])
+                self.save([self.plan(planned, actor, 0, linked, {}) for actor in actors], 0)
+                self.block_children(parent_type, missing, _("Its company, %(actor)s, is no longer in the ERP."))
+
+    def block_children(self, parent_type: str, keys: list[str], reason: str) -> None:
+        for key in keys:
+            children = self.parents.get((parent_type, key), [])
+            self.erp_import.rows.filter(level=1, erp_key__in=children).update(
+                kind=MatchKind.BLOCKED, action=ImportAction.SKIP, target_id=None,
+                reason=reason % {"actor": f"{parent_type} {key}", "type": parent_type},
+            )  # fmt: skip
+
+    def mark_twins(self) -> None:
+        for key, reason in self.twins.items():
+            self.erp_import.rows.filter(erp_key=key, kind=MatchKind.NEW).update(
+                kind=MatchKind.AMBIGUOUS, action="", reason=reason
+            )
+
+    def mark_shared_targets(self) -> None:
+        """Two actors whose best match is the same record cannot both be linked to it: a person decides."""
+        shared = (self.erp_import.rows.filter(kind=MatchKind.MATCH).values("level", "target_id")
+                  .annotate(n=Count("pk")).filter(n__gt=1))  # fmt: skip
+        for group in shared:
+            rows = self.erp_import.rows.filter(kind=MatchKind.MATCH, level=group["level"], target_id=group["target_id"])
+            keys = ", ".join(rows.values_list("erp_key", flat=True)[:10])
+            rows.update(kind=MatchKind.AMBIGUOUS, action="", target_id=None, reason=_(
+                "The same CRM record is the best match of several actors in this import: %(keys)s.") % {"keys": keys})  # fmt: skip
+
+
+def prepare(erp_import: ErpImport, run: SyncRun, progress: Progress | None = None) -> Counts:
+    return _Planner(erp_import, run, progress).run_plan()
+
+
+# Importing
+
+
+@dataclass
+class _Chunk:
+    """What one chunk will write, decided before anything is written."""
+
+    new: list[tuple[ImportRow, models.Model, dict[str, Any]]] = field(default_factory=list)
+    updated: list[tuple[ImportRow, models.Model, dict[str, Any], list[SyncLogEntry]]] = field(default_factory=list)
+    skipped: list[ImportRow] = field(default_factory=list)
+    failed: list[ImportRow] = field(default_factory=list)
+
+    def fail(self, row: ImportRow, reason: str) -> None:
+        row.outcome, row.error = ImportOutcome.FAILED, reason
+        self.failed.append(row)
+
+
+class _Importer:
+    def __init__(self, erp_import: ErpImport, run: SyncRun, progress: Progress | None) -> None:
+        self.erp_import = erp_import
+        self.connection = erp_import.connection
+        self.run = run
+        self.progress = progress
+        self.types: dict[str, _Type] = {}
+        self.counts = Counts()
+        self.total = to_import(erp_import).count()
+
+    def type(self, actor_type: str) -> _Type:
+        if actor_type not in self.types:
+            planned = _Type.of(self.connection, actor_type)
+            # Records created since the preview are matched again: a new record must not duplicate them.
+            planned.build_index(self.connection, since=self.erp_import.prepared_at or timezone.now())
+            self.types[actor_type] = planned
+        return self.types[actor_type]
+
+    def run_import(self) -> Counts:
+        self.erp_import.rows.filter(outcome=ImportOutcome.PENDING, included=True, action=ImportAction.SKIP).update(
+            outcome=ImportOutcome.SKIPPED
+        )
+        for level in (0, 1):
+            last = 0
+            while True:
+                chunk = list(to_import(self.erp_import).filter(level=level, pk__gt=last).order_by("pk")[:CHUNK])
+                if not chunk:
+                    break
+                last = chunk[-1].pk
+                for actor_type in dict.fromkeys(row.actor_type for row in chunk):
+                    self.import_rows([row for row in chunk if row.actor_type == actor_type])
+        return self.counts
+
+    def import_rows(self, rows: list[ImportRow]) -> None:
+        try:
+            with transaction.atomic():
+                self.write(self.decide(rows))
+        except IntegrityError:
+            # Someone linked one of these actors or records meanwhile: each row on its own, so only it fails.
+            for row in rows:
+                try:
+                    with transaction.atomic():
+                        self.write(self.decide([row]))
+                except IntegrityError:
+                    chunk = _Chunk()
+                    chunk.fail(row, _("It was linked by someone else during the import; nothing was written."))
+                    self.write(chunk)
+
+    def decide(self, rows: list[ImportRow]) -> _Chunk:
+        planned = self.type(rows[0].actor_type)
+        model, attribute = planned.model, planned.attribute
+        chunk = _Chunk()
+        linked = dict(Link.objects.filter(connection=self.connection, actor_type=planned.actor_type,
+                                          erp_key__in=[r.erp_key for r in rows])
+                      .values_list("erp_key", f"{attribute}_id"))  # fmt: skip
+        companies = self.companies(rows) if planned.actor_type in HAS_COMPANY else {}
+        targets = model._default_manager.select_for_update().in_bulk(
+            [r.target_id for r in rows if r.action == ImportAction.LINK and r.target_id]
+        )
+        taken = set(Link.objects.filter(connection=self.connection, **{f"{attribute}__in": list(targets)})
+                    .values_list(f"{attribute}_id", flat=True))  # fmt: skip
+        for row in rows:
+            if row.erp_key in linked:
+                row.outcome, row.error = ImportOutcome.SKIPPED, _("Already linked.")
+                chunk.skipped.append(row)
+                continue
+            converted, problems = planned.crm_values(row.values)
+            if problems:
+                chunk.fail(row, " ".join(problems))
+                continue
+            company_id = None
+            if planned.actor_type in HAS_COMPANY:
+                company_id = companies.get((row.parent_actor_type, row.parent_key))
+                if company_id is None:
+                    chunk.fail(row, _("Its company, %(actor)s, is not in the CRM: import or link it, then retry.")
+                               % {"actor": f"{row.parent_actor_type} {row.parent_key}"})  # fmt: skip
+                    continue
+                converted["company_id"] = company_id
+            if row.action == ImportAction.CREATE:
+                self.create(planned, row, converted, chunk)
+            else:
+                target = targets.get(row.target_id)
+                if target is None:
+                    chunk.fail(row, _("The CRM record chosen for it no longer exists."))
+                elif target.pk in taken:
+                    chunk.fail(row, _("%(record)s is already linked to another actor.") % {"record": target})
+                else:
+                    self.update(planned, row, target, chunk)
+        return chunk
+
+    def companies(self, rows: list[ImportRow]) -> dict[tuple[str, str], int]:
+        parents = Q()
+        for row in rows:
+            parents |= Q(actor_type=row.parent_actor_type, erp_key=row.parent_key)
+        return _companies(self.connection, parents)
+
+    def create(self, planned: _Type, row: ImportRow, converted: dict[str, Any], chunk: _Chunk) -> None:
+        required = planned.missing_required(converted)
+        if required:
+            chunk.fail(row, _("The CRM needs a value for %(fields)s.") % {"fields": ", ".join(required)})
+            return
+        assert planned.index is not None
+        twin = next((c for c in planned.index.candidates(converted)
+                     if c.score >= matching.MATCH_AT and not c.linked_to), None)  # fmt: skip
+        if twin is not None:
+            chunk.fail(row, _("%(record)s was added to the CRM after the preview and looks the same (%(why)s); "
+                              "link it instead, or prepare a new preview.")
+                       % {"record": twin.name, "why": ", ".join(twin.reasons)})  # fmt: skip
+            return
+        record = planned.model(company_id=converted["company_id"]) if "company_id" in converted else planned.model()
+        baseline = {}
+        for key, converter in planned.converters.items():
+            canonical = converter.from_erp(row.values.get(key))
+            setattr(record, converter.column, converter.to_crm_value(canonical))
+            baseline[key] = canonical
+        chunk.new.append((row, record, baseline))
+
+    def update(self, planned: _Type, row: ImportRow, record: models.Model, chunk: _Chunk) -> None:
+        """Link an existing record: ERP values win where the direction lets them, without blanking CRM values
+        of two-way fields. The baseline is the ERP's value, so a CRM-owned value that differs is sent to the
+        ERP by the next sync, as the direction says."""
+        baseline: dict[str, Any] = {}
+        entries = []
+        for key, converter in planned.converters.items():
+            erp = converter.from_erp(row.values.get(key))
+            try:
+                crm = converter.from_crm(record)
+            except FieldError:
+                crm = None
+            baseline[key] = erp
+            direction = converter.erp.direction
+            if crm == erp or direction == Direction.CRM_TO_ERP or (direction == Direction.BOTH and erp is None):
+                continue
+            setattr(record, converter.column, converter.to_crm_value(erp))
+            entries.append(self.entry(planned, row, key, converter.erp.crm_field, crm, erp,
+                                      _("imported from %(erp)s") % {"erp": self.connection.name}))  # fmt: skip
+        chunk.updated.append((row, record, baseline, entries))
+
+    def entry(self, planned: _Type, row: ImportRow, key: str, crm_field: str, old: Any, new: Any,
+              reason: str) -> SyncLogEntry:  # fmt: skip
+        return SyncLogEntry(run=self.run, connection=self.connection, actor_type=planned.actor_type,
+                            erp_key=row.erp_key, field_key=key, crm_field=crm_field, direction=Direction.ERP_TO_CRM,
+                            old=old, new=new, outcome=LogOutcome.WRITTEN, reason=reason)  # fmt: skip
+
+    def write(self, chunk: _Chunk) -> None:
+        """Everything the chunk decided, in the caller's transaction."""
+        now = timezone.now()
+        links, entries = [], []
+        if chunk.new:
+            model = type(chunk.new[0][1])
+            model._default_manager.bulk_create([record for _row, record, _b in chunk.new], batch_size=CHUNK)
+            planned = self.type(chunk.new[0][0].actor_type)
+            for row, record, baseline in chunk.new:
+                links.append(self.link(planned, row, record, baseline, now))
+                entries.append(self.entry(planned, row, "", "", None, row.name,
+                                          _("created in the CRM by Import from ERP")))  # fmt: skip
+                row.outcome = ImportOutcome.NEW
+        if chunk.updated:
+            planned = self.type(chunk.updated[0][0].actor_type)
+            columns = {c.column for c in planned.converters.values()} | {"updated_at"}
+            records = []
+            for row, record, baseline, changes in chunk.updated:
+                record.updated_at = now  # type: ignore[attr-defined]
+                records.append(record)
+                links.append(self.link(planned, row, record, baseline, now))
+                entries.extend(changes)
+                row.outcome = ImportOutcome.UPDATED
+            planned.model._default_manager.bulk_update(records, sorted(columns), batch_size=CHUNK)
+        created = Link.objects.bulk_create(links, batch_size=CHUNK)
+        by_key = {link.erp_key: link for link in created}
+        for entry in entries:
+            entry.link = by_key.get(entry.erp_key)
+        SyncLogEntry.objects.bulk_create(entries, batch_size=CHUNK)
+        for outcome in (ImportOutcome.NEW, ImportOutcome.UPDATED):
+            done = [row.pk for row in (*[n[0] for n in chunk.new], *[u[0] for u in chunk.updated])
+                    if row.outcome == outcome]  # fmt: skip
+            ImportRow.objects.filter(pk__in=done).update(outcome=outcome, error="")
+        ImportRow.objects.bulk_update([*chunk.skipped, *chunk.failed], ["outcome", "error"])
+        handled = len(chunk.new) + len(chunk.updated) + len(chunk.skipped) + len(chunk.failed)
+        SyncRun.objects.filter(pk=self.run.pk).update(
+            done=F("done") + handled, changed=F("changed") + len(chunk.new) + len(chunk.updated),
+            failed=F("failed") + len(chunk.failed),
+        )  # fmt: skip
+        self.counts.done += handled
+        self.counts.changed += len(chunk.new) + len(chunk.updated)
+        self.counts.failed += len(chunk.failed)
+        if self.progress:
+            transaction.on_commit(lambda: self.progress and self.progress(self.counts.done, self.total))
+
+    def link(self, planned: _Type, row: ImportRow, record: models.Model, baseline: dict[str, Any], now: Any) -> Link:
+        return Link(connection=self.connection, actor_type=planned.actor_type, erp_key=row.erp_key,
+                    erp_last_modified=row.erp_last_modified, baseline=baseline, last_synced_at=now,
+                    status=LinkStatus.OK, **{planned.attribute: record})  # fmt: skip
+
+
+def _companies(connection: ErpConnection, parents: Q) -> dict[tuple[str, str], int]:
+    """(actor type, ERP key) → the CRM company linked to that actor, for the actors ``parents`` selects."""
+    found = Link.objects.filter(parents, connection=connection, company__isnull=False)
+    return {(t, k): company for t, k, company in found.values_list("actor_type", "erp_key", "company_id")}
+
+
+def execute(erp_import: ErpImport, run: SyncRun, progress: Progress | None = None) -> Counts:
+    return _Importer(erp_import, run, progress).run_import()

@@ -1,0 +1,277 @@
+"""Import from ERP against a real Demo ERP process: the plan, the import, retries, and every refusal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connections import importing, jobs, mapping
+from connections.choices import ImportAction, ImportOutcome, MatchKind, RunKind, RunStatus
+from connections.models import (
+    ErpConnection,
+    ErpImport,
+    ImportRow,
+    Link,
+    ListMapping,
+    SyncLogEntry,
+    SyncRun,
+    SyncSettings,
+)
+from connections.tasks import run_sync
+from connectors import protocol as p
+from crm.models import Company, Contact, Country
+
+from .conftest import RunningConnector, start_demo
+from .sync_helpers import active_connection, enable, erp
+
+pytestmark = pytest.mark.django_db
+C, PERSON, SUPPLIER = p.ActorType.CUSTOMER, p.ActorType.PERSON, p.ActorType.SUPPLIER
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[RunningConnector]:
+    """An empty Demo ERP of its own: "import everything" sees only what the test puts there."""
+    running = start_demo(tmp_path, seed_actors=0)
+    yield running
+    running.process.stop()
+
+
+@pytest.fixture
+def connection(demo: RunningConnector) -> ErpConnection:
+    """Customers with the automatic mapping (name, numbers, VAT, address, phone, e-mail, country …)."""
+    connection = active_connection(demo)
+    both = ("NAME", "VATNO", "PHONE", "EMAIL", "URL", "POSTALAD1", "POSTALZIP", "POSTALCITY", "COUNTRY")
+    rows = [mapping.FieldRow(f.key, f.key if f.key in both or f.key == "NUMBER2" else "",
+                             "both" if f.key in both else "erp_to_crm" if f.key == "NUMBER2" else "",
+                             f.key == "NAME", False) for f in connection.erp_fields.filter(actor_type="Customer")]  # fmt: skip
+    mapping.save_field_mapping(connection, "Customer", True, rows, None)
+    sweden = Country.objects.get(code="SE")
+    mapping.save_list_mapping(connection, "Customer", "COUNTRY", [("SE", "Sweden"), ("NO", "Norway")],
+                              {"SE": sweden.pk, "NO": None}, None)  # fmt: skip
+    return connection
+
+
+def customer(demo: RunningConnector, connection: ErpConnection, **values: Any) -> str:
+    actor = erp(demo, connection).create_actor(p.Actor(actor_type=C, values=values))
+    assert actor.key
+    return actor.key
+
+
+def run(run_row: SyncRun | None) -> SyncRun:
+    """The worker's task, run here: claims the run, does the work, records how it ended."""
+    assert run_row is not None
+    run_sync.apply(kwargs={"run_id": run_row.pk})
+    run_row.refresh_from_db()
+    return run_row
+
+
+def preview(connection: ErpConnection, actor_type: str = "Customer", **kwargs: Any) -> ErpImport:
+    erp_import = importing.start_preview(connection, actor_type, **{"everything": True, **kwargs})
+    assert run(erp_import.preview_run).status in (RunStatus.SUCCEEDED, RunStatus.PARTIALLY_FAILED)
+    erp_import.refresh_from_db()
+    return erp_import
+
+
+def rows(erp_import: ErpImport) -> dict[str, ImportRow]:
+    return {row.name: row for row in erp_import.rows.all()}
+
+
+def test_the_plan_tells_new_from_matches_and_the_import_creates_links_and_updates(
+    demo: RunningConnector, connection: ErpConnection
+) -> None:
+    vat_twin = Company.objects.create(name="Old name Ltd", vat_no="se 5560001111", phone="+46 8 1")
+    same_name = Company.objects.create(name="Fjällbygg", postal_city="Umeå")
+    Company.objects.create(name="Nordkust AB", postal_city="Luleå")  # same name, two cities: a person decides
+    Company.objects.create(name="Nordkust", postal_city="Kiruna")
+    customer(demo, connection, NAME="Granbygg AB", VATNO="SE5560001111", PHONE="", POSTALCITY="Umeå", COUNTRY="SE")
+    customer(demo, connection, NAME="Fjällbygg AB", POSTALCITY="umeå", EMAIL="info@fjallbygg.se")
+    customer(demo, connection, NAME="Nordkust AB", POSTALCITY="Piteå")
+    customer(demo, connection, NAME="Nyföretaget AB", POSTALCITY="Gävle", COUNTRY="SE")
+    customer(demo, connection, NAME="Norsk AS", COUNTRY="NO")
+
+    erp_import = preview(connection)
+    plan = rows(erp_import)
+    assert {name: row.kind for name, row in plan.items()} == {
+        "Granbygg AB": MatchKind.MATCH, "Fjällbygg AB": MatchKind.MATCH, "Nordkust AB": MatchKind.AMBIGUOUS,
+        "Nyföretaget AB": MatchKind.NEW, "Norsk AS": MatchKind.BLOCKED,
+    }  # fmt: skip
+    assert plan["Granbygg AB"].target_id == vat_twin.pk and plan["Granbygg AB"].score == 100
+    assert "same VAT number" in plan["Granbygg AB"].reason
+    assert plan["Fjällbygg AB"].target_id == same_name.pk and "same name and city" in plan["Fjällbygg AB"].reason
+    assert plan["Nordkust AB"].action == "" and "Possibly" in plan["Nordkust AB"].reason
+    assert len(plan["Nordkust AB"].candidates) == 2
+    assert "no CRM item is mapped to ERP item NO" in plan["Norsk AS"].reason
+    assert not Link.objects.exists() and Company.objects.count() == 4  # the preview writes nothing in the CRM
+
+    # Import is refused until the ambiguous row is decided; a record offered can be chosen.
+    with pytest.raises(importing.ImportRefused, match="1 rows need a decision"):
+        importing.start_import(erp_import)
+    with pytest.raises(importing.ImportRefused, match="Choose one of the records offered"):
+        importing.decide(plan["Nordkust AB"], action=ImportAction.LINK, target=vat_twin.pk)
+    importing.decide(plan["Nordkust AB"], action=ImportAction.CREATE)
+
+    finished = run(importing.start_import(erp_import))
+    assert (finished.status, finished.done, finished.changed, finished.failed) == (RunStatus.SUCCEEDED, 4, 4, 0)
+    outcome = {row.name: row.outcome for row in erp_import.rows.all()}
+    assert outcome == {"Granbygg AB": ImportOutcome.UPDATED, "Fjällbygg AB": ImportOutcome.UPDATED,
+                       "Nordkust AB": ImportOutcome.NEW, "Nyföretaget AB": ImportOutcome.NEW,
+                       "Norsk AS": ImportOutcome.SKIPPED}  # fmt: skip
+    vat_twin.refresh_from_db()
+    # The ERP's values win on a match, but a blank ERP value does not blank a two-way CRM field.
+    assert (vat_twin.name, vat_twin.postal_city, vat_twin.phone) == ("Granbygg AB", "Umeå", "+46 8 1")
+    link = Link.objects.get(company=vat_twin)
+    assert link.baseline["PHONE"] is None and link.baseline["NAME"] == "Granbygg AB"
+    created = Company.objects.get(name="Nyföretaget AB")
+    assert (created.postal_city, created.country.code) == ("Gävle", "SE")  # type: ignore[union-attr]
+    new_link = Link.objects.get(company=created)
+    assert new_link.erp_key == plan["Nyföretaget AB"].erp_key and new_link.baseline["COUNTRY"] == "SE"
+    assert SyncLogEntry.objects.filter(run=finished, link=new_link, reason__contains="created").count() == 1
+    assert SyncLogEntry.objects.filter(run=finished, link=link, field_key="NAME", old="Old name Ltd").exists()
+
+    # The same import again: every actor is already linked, nothing new is created.
+    again = importing.prepare_again(erp_import, None, "en")
+    run(again.preview_run)
+    kinds = {row.name: row.kind for row in again.rows.all()}
+    assert kinds == {name: MatchKind.BLOCKED if name == "Norsk AS" else MatchKind.LINKED for name in plan}
+    with pytest.raises(importing.ImportRefused, match="No row is ticked"):
+        importing.start_import(again)
+    assert Company.objects.count() == 6 and Link.objects.count() == 4
+
+
+def test_a_row_that_fails_does_not_stop_the_others_and_can_be_retried(
+    demo: RunningConnector, connection: ErpConnection
+) -> None:
+    for number in range(3):
+        customer(demo, connection, NAME=f"Kund {number} AB", COUNTRY="SE")
+    erp_import = preview(connection)
+    assert set(erp_import.rows.values_list("kind", flat=True)) == {MatchKind.NEW}
+    # Between the preview and the import, Sweden loses its list mapping: those rows cannot be converted.
+    ListMapping.objects.filter(connection=connection, erp_key="SE").update(crm_item_id=None)
+    customer(demo, connection, NAME="Later AB")  # not in the plan: not imported
+    first = run(importing.start_import(erp_import))
+    assert (first.status, first.failed) == (RunStatus.PARTIALLY_FAILED, 3)
+    failed = erp_import.rows.filter(outcome=ImportOutcome.FAILED)
+    assert failed.count() == 3 and "no CRM item is mapped to ERP item SE" in failed[0].error
+    assert not Company.objects.exists()
+
+    ListMapping.objects.filter(connection=connection, erp_key="SE").update(
+        crm_item_id=Country.objects.get(code="SE").pk
+    )
+    erp_import.refresh_from_db()
+    retried = run(importing.start_import(erp_import, retry=True))
+    assert (retried.status, retried.done, retried.failed) == (RunStatus.SUCCEEDED, 3, 0)
+    assert sorted(Company.objects.values_list("name", flat=True)) == ["Kund 0 AB", "Kund 1 AB", "Kund 2 AB"]
+    erp_import.refresh_from_db()
+    with pytest.raises(importing.ImportRefused, match="nothing to retry"):
+        importing.start_import(erp_import, retry=True)
+
+
+def test_a_record_added_after_the_preview_is_not_duplicated(demo: RunningConnector, connection: ErpConnection) -> None:
+    customer(demo, connection, NAME="Sen AB", VATNO="SE5569990000")
+    erp_import = preview(connection)
+    Company.objects.create(name="Sen Aktiebolag", vat_no="SE556999-0000")
+    finished = run(importing.start_import(erp_import))
+    assert finished.status == RunStatus.PARTIALLY_FAILED
+    row = erp_import.rows.get()
+    assert row.outcome == ImportOutcome.FAILED and "added to the CRM after the preview" in row.error
+    assert Company.objects.count() == 1 and not Link.objects.exists()
+
+
+def test_actors_that_look_the_same_in_the_erp_are_not_both_created_silently(
+    demo: RunningConnector, connection: ErpConnection
+) -> None:
+    customer(demo, connection, NAME="Dubbel AB", VATNO="SE5561112222")
+    customer(demo, connection, NAME="Dubbel AB (gammal)", VATNO="SE 556111 2222")
+    erp_import = preview(connection)
+    assert list(erp_import.rows.values_list("kind", "action")) == [(MatchKind.AMBIGUOUS, "")] * 2
+    assert "looks the same" in erp_import.rows.first().reason  # type: ignore[union-attr]
+    assert importing.decide_all(erp_import, ImportAction.SKIP) == 2
+    with pytest.raises(importing.ImportRefused, match="No row is ticked"):
+        importing.start_import(erp_import)
+
+
+def test_one_import_or_bulk_sync_at_a_time_per_connection_and_none_while_automatic_sync_is_on(
+    demo: RunningConnector, connection: ErpConnection
+) -> None:
+    customer(demo, connection, NAME="Ett AB")
+    first = importing.start_preview(connection, "Customer", everything=True)
+    with pytest.raises(jobs.AlreadyRunning, match="already running an import"):
+        importing.start_preview(connection, "Customer", everything=True)
+    with pytest.raises(jobs.AlreadyRunning):
+        jobs.queue_bulk(connection, RunKind.SYNC_ALL)
+    run(first.preview_run)
+    first.refresh_from_db()
+    sync_all = jobs.queue_bulk(connection, RunKind.SYNC_ALL)
+    with pytest.raises(jobs.AlreadyRunning):
+        importing.start_import(first)
+    SyncRun.objects.filter(pk=sync_all.pk).update(status=RunStatus.SUCCEEDED)
+    SyncSettings.objects.filter(pk=1).update(automatic_sync=True)
+    with pytest.raises(importing.ImportRefused, match="Automatic sync is on"):
+        importing.start_import(first)
+    assert ErpImport.objects.count() == 1 and not Company.objects.exists()
+
+
+def test_the_worker_refuses_an_import_when_automatic_sync_was_turned_on_after_it_was_queued(
+    demo: RunningConnector, connection: ErpConnection
+) -> None:
+    customer(demo, connection, NAME="Ett AB")
+    erp_import = preview(connection)
+    queued = importing.start_import(erp_import)
+    SyncSettings.objects.filter(pk=1).update(automatic_sync=True)
+    finished = run(queued)
+    assert finished.status == RunStatus.FAILED and "Automatic sync is on" in finished.error
+    assert not Company.objects.exists()
+
+
+def test_persons_bring_their_company_along_and_fail_without_it(
+    demo: RunningConnector, connection: ErpConnection
+) -> None:
+    enable(connection, "Person", search=("LASTNAME",))
+    client = erp(demo, connection)
+    parent = customer(demo, connection, NAME="Moderbolaget AB", COUNTRY="SE")
+    supplier = client.create_actor(p.Actor(actor_type=SUPPLIER, values={"NAME": "Leverantören AB"})).key
+    for first, (kind, key) in {"Anna": (C, parent), "Bo": (C, parent), "Cia": (SUPPLIER, supplier)}.items():
+        client.create_actor(p.Actor(actor_type=PERSON, parent_actor_type=kind, parent_key=key,
+                                    values={"FIRSTNAME": first, "LASTNAME": "Ek"}))  # fmt: skip
+    erp_import = preview(connection, "Person")
+    plan = {(row.level, row.name): row for row in erp_import.rows.all()}
+    assert {name: row.kind for name, row in plan.items()} == {
+        (0, "Moderbolaget AB"): MatchKind.NEW, (1, "Anna Ek"): MatchKind.NEW, (1, "Bo Ek"): MatchKind.NEW,
+        (1, "Cia Ek"): MatchKind.BLOCKED,
+    }  # fmt: skip
+    assert "Supplier actors are not synced on this connection" in plan[(1, "Cia Ek")].reason
+
+    # Without its company, a person is not imported, and says why; with it, it lands under the company.
+    importing.decide(plan[(0, "Moderbolaget AB")], included=False)
+    finished = run(importing.start_import(erp_import))
+    assert (finished.status, finished.failed) == (RunStatus.PARTIALLY_FAILED, 2)
+    assert "Its company, Customer" in erp_import.rows.get(name="Anna Ek").error
+    assert not Contact.objects.exists()
+
+    company = Company.objects.create(name="Moderbolaget AB")
+    Link.objects.create(connection=connection, actor_type="Customer", erp_key=parent, company=company)
+    erp_import.refresh_from_db()
+    run(importing.start_import(erp_import, retry=True))
+    assert sorted(Contact.objects.filter(company=company).values_list("first_name", flat=True)) == ["Anna", "Bo"]
+    assert Link.objects.filter(connection=connection, actor_type="Person").count() == 2
+
+
+def test_selected_keys_are_planned_and_bad_requests_are_refused(
+    demo: RunningConnector, connection: ErpConnection
+) -> None:
+    wanted = customer(demo, connection, NAME="Vald AB")
+    customer(demo, connection, NAME="Inte vald AB")
+    erp_import = preview(connection, everything=False, keys=[wanted, "C999999"])
+    assert sorted(erp_import.rows.values_list("name", "kind")) == [
+        ("C999999", MatchKind.BLOCKED), ("Vald AB", MatchKind.NEW)]  # fmt: skip
+    with pytest.raises(importing.ImportRefused, match="Select at least one row"):
+        importing.start_preview(connection, "Customer", keys=[])
+    with pytest.raises(importing.ImportRefused, match="Supplier cannot be imported"):
+        importing.start_preview(connection, "Supplier", everything=True)
+    connection.is_active = False
+    connection.save()
+    with pytest.raises(importing.ImportRefused, match="is not active"):
+        importing.start_preview(connection, "Customer", everything=True)
