@@ -714,3 +714,81 @@ def _companies(connection: ErpConnection, parents: Q) -> dict[tuple[str, str], i
 
 def execute(erp_import: ErpImport, run: SyncRun, progress: Progress | None = None) -> Counts:
     return _Importer(erp_import, run, progress).run_import()
+
+
+# Showing the plan
+
+
+@dataclass
+class FieldChange:
+    """One mapped field of one row in the preview: what the CRM has, what it will have, and why."""
+
+    label: str
+    current: str
+    after: str
+    note: str
+    changes: bool
+
+
+def field_changes(erp_import: ErpImport, rows: list[ImportRow]) -> dict[int, list[FieldChange]]:
+    """Field by field, what Import will do to each of ``rows`` (one page of the preview)."""
+    types: dict[str, _Type] = {}
+    shown: dict[int, list[FieldChange]] = {}
+    targets: dict[str, dict[int, Any]] = defaultdict(dict)
+    for actor_type in {row.actor_type for row in rows}:
+        types[actor_type] = _Type.of(erp_import.connection, actor_type)
+        wanted = [row.target_id for row in rows if row.actor_type == actor_type and row.target_id]
+        targets[actor_type] = types[actor_type].model._default_manager.in_bulk(wanted)
+    item_names = _item_names(types.values())
+    for row in rows:
+        planned = types[row.actor_type]
+        record = targets[row.actor_type].get(row.target_id or 0) if row.action == ImportAction.LINK else None
+        changes = []
+        for key, converter in planned.converters.items():
+            label = str(getattr(converter.model_field, "verbose_name", key)).capitalize()
+            try:
+                erp = converter.from_erp(row.values.get(key))
+            except FieldError as error:
+                changes.append(FieldChange(label, "", "", str(error), False))
+                continue
+            after = _shown(converter, erp, item_names)
+            if record is None:
+                if erp is not None:
+                    changes.append(FieldChange(label, "", after, "", True))
+                continue
+            try:
+                crm = converter.from_crm(record)
+            except FieldError:
+                crm = None
+            current = _shown(converter, crm, item_names)
+            direction = converter.erp.direction
+            if crm == erp:
+                changes.append(FieldChange(label, current, current, _("the same on both sides"), False))
+            elif direction == Direction.CRM_TO_ERP or (direction == Direction.BOTH and erp is None):
+                note = _("kept: the CRM's value is sent to %(erp)s by the next sync") % {"erp": erp_import.connection}
+                changes.append(FieldChange(label, current, current, note, False))
+            else:
+                changes.append(FieldChange(label, current, after, _("updated from the ERP"), True))
+        shown[row.pk] = changes
+    return shown
+
+
+def _item_names(types: Any) -> dict[tuple[str, int], str]:
+    """Names of the CRM list items the mapped list fields can take, by (attribute, id)."""
+    names: dict[tuple[str, int], str] = {}
+    for planned in types:
+        for converter in planned.converters.values():
+            related = converter.model_field.related_model
+            if related is not None and converter.to_crm_item:
+                for pk, name in related.objects.filter(pk__in=converter.to_crm_item.values()).values_list("pk", "name"):
+                    names[(converter.attribute, pk)] = name
+    return names
+
+
+def _shown(converter: FieldConverter, canonical: Any, item_names: dict[tuple[str, int], str]) -> str:
+    if canonical is None:
+        return ""
+    if converter.to_crm_item or converter.model_field.related_model is not None:
+        item = converter.to_crm_item.get(canonical)
+        return item_names.get((converter.attribute, item), str(canonical)) if item is not None else str(canonical)
+    return str(canonical)

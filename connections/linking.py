@@ -107,6 +107,7 @@ class SearchResult:
     columns: list[str] = field(default_factory=list)
     rows: list[Found] = field(default_factory=list)
     problem: Problem | None = None
+    truncated: bool = False  # the ERP found more than it returned
 
 
 def search_columns(connection: ErpConnection, actor_type: str) -> list[ErpField]:
@@ -141,19 +142,43 @@ def search(connection: ErpConnection, record: Any, actor_types: list[str], langu
                                               limit=SEARCH_LIMIT)  # fmt: skip
             else:
                 found = conn.search(kind, text, keys, limit=SEARCH_LIMIT)
-            texts = _field_texts(conn, connection, columns, [a.values for a in found.actors], language)
-            taken = {
-                link.erp_key: link.crm_record
-                for link in Link.objects.filter(connection=connection, actor_type=actor_type,
-                                                erp_key__in=[a.key for a in found.actors])
-                .select_related("company", "contact", "project")
-            }  # fmt: skip
             result.columns = [f.label for f in columns]
-            result.rows += [
-                Found(actor_type, actor.key or "", [_text(actor.values.get(f.key), texts.get(f.key)) for f in columns],
-                      taken.get(actor.key or ""))
-                for actor in found.actors
-            ]  # fmt: skip
+            result.rows += _found(conn, connection, actor_type, columns, found.actors, language)
+    except ConnectorError as error:
+        result.problem = explain(error, language)
+    finally:
+        client.close()
+    return result
+
+
+def _found(conn: ConnectionClient, connection: ErpConnection, actor_type: str, columns: list[ErpField],
+           actors: list[p.Actor], language: str) -> list[Found]:  # fmt: skip
+    """Search results as rows: the columns' values as text, and the CRM record each actor is linked to."""
+    texts = _field_texts(conn, connection, columns, [a.values for a in actors], language)
+    taken = {
+        link.erp_key: link.crm_record
+        for link in Link.objects.filter(connection=connection, actor_type=actor_type,
+                                        erp_key__in=[a.key for a in actors])
+        .select_related("company", "contact", "project")
+    }  # fmt: skip
+    return [
+        Found(actor_type, actor.key or "", [_text(actor.values.get(f.key), texts.get(f.key)) for f in columns],
+              taken.get(actor.key or ""))
+        for actor in actors
+    ]  # fmt: skip
+
+
+def search_erp(connection: ErpConnection, actor_type: str, restrictions: list[p.Restriction], language: str,
+               limit: int = p.MAX_SEARCH_LIMIT) -> SearchResult:  # fmt: skip
+    """Advanced search for any actors of a type (Import from ERP), not only those a record may link to."""
+    result = SearchResult()
+    client, conn = _client(connection, language)
+    try:
+        columns = search_columns(connection, actor_type)
+        found = conn.search_advanced(p.ActorType(actor_type), restrictions, [f.key for f in columns], limit=limit)
+        result.columns = [f.label for f in columns]
+        result.rows = _found(conn, connection, actor_type, columns, found.actors, language)
+        result.truncated = found.truncated
     except ConnectorError as error:
         result.problem = explain(error, language)
     finally:

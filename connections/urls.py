@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from . import views, views_log, views_mapping
+from . import views, views_import, views_log, views_mapping
 
 app_name = "connections"
 
@@ -45,4 +45,10 @@ urlpatterns = [
     path("settings/", views.SyncSettingsTab.as_view(), name="sync-settings"),
     path("connections/<int:pk>/log/", views_log.SyncLogView.as_view(), name="sync-log"),
     path("connections/<int:pk>/failed/", views_log.FailedRecordsView.as_view(), name="failed-records"),
+    path("import/", views_import.ImportStartView.as_view(), name="import"),
+    path("import/<int:pk>/", views_import.ImportDetailView.as_view(), name="import-detail"),
+    path("import/<int:pk>/rows/<int:row_pk>/", views_import.ImportRowView.as_view(), name="import-row"),
+    path("import/<int:pk>/counts/", views_import.ImportCountsView.as_view(), name="import-counts"),
+    path("import/<int:pk>/action/", views_import.ImportActionView.as_view(), name="import-action"),
+    path("import/<int:pk>/progress/", views_import.ImportProgressView.as_view(), name="import-progress"),
 ]

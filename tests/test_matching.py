@@ -35,7 +35,7 @@ def test_normalisation(function: Any, raw: str, expected: str) -> None:
     assert function(raw) == expected
 
 
-def index_of(model: type, *, mapped: tuple[str, ...], linked: dict[int, str] | None = None) -> matching.Index:
+def index_of(model: Any, *, mapped: tuple[str, ...], linked: dict[int, str] | None = None) -> matching.Index:
     rules = matching.usable_rules(model, mapped)
     return matching.Index(model, rules, model._default_manager.all(), linked or {})
 
