@@ -211,3 +211,18 @@ def _default_language() -> Iterator[None]:
     translation.activate("en")
     yield
     translation.deactivate()
+
+
+@pytest.fixture
+def empty_demo(tmp_path: Path) -> Iterator[RunningConnector]:
+    """A Demo ERP of its own with no actors: "import everything" sees only what the test puts there."""
+    running = start_demo(tmp_path, seed_actors=0)
+    yield running
+    running.process.stop()
+
+
+@pytest.fixture
+def import_connection(empty_demo: RunningConnector, db: Any) -> Any:
+    from .sync_helpers import customers_for_import
+
+    return customers_for_import(empty_demo)

@@ -77,3 +77,17 @@ def enable(connection: ErpConnection, actor_type: str, search: tuple[str, ...] =
             direction = next((d for d in ("both", "erp_to_crm", "crm_to_erp") if d not in problems), "")
         rows.append(mapping.FieldRow(f.key, f.crm_field if direction else "", direction, f.key in search, f.key in tab))
     mapping.save_field_mapping(connection, actor_type, True, rows, None)
+
+
+def customers_for_import(demo: RunningConnector) -> ErpConnection:
+    """An active connection whose Customers map name, numbers, VAT, address, phone, e-mail and country."""
+    connection = active_connection(demo)
+    both = ("NAME", "VATNO", "PHONE", "EMAIL", "URL", "POSTALAD1", "POSTALZIP", "POSTALCITY", "COUNTRY")
+    rows = [mapping.FieldRow(f.key, f.key if f.key in both or f.key == "NUMBER2" else "",
+                             "both" if f.key in both else "erp_to_crm" if f.key == "NUMBER2" else "",
+                             f.key == "NAME", False) for f in connection.erp_fields.filter(actor_type="Customer")]  # fmt: skip
+    mapping.save_field_mapping(connection, "Customer", True, rows, None)
+    sweden = Country.objects.get(code="SE")
+    mapping.save_list_mapping(connection, "Customer", "COUNTRY", [("SE", "Sweden"), ("NO", "Norway")],
+                              {"SE": sweden.pk, "NO": None}, None)  # fmt: skip
+    return connection

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connections import importing, jobs, mapping
+from connections import importing, jobs
 from connections.choices import ImportAction, ImportOutcome, MatchKind, RunKind, RunStatus
 from connections.models import (
     ErpConnection,
@@ -24,38 +22,15 @@ from connections.tasks import run_sync
 from connectors import protocol as p
 from crm.models import Company, Contact, Country
 
-from .conftest import RunningConnector, start_demo
-from .sync_helpers import active_connection, enable, erp
+from .conftest import RunningConnector
+from .sync_helpers import enable, erp
 
 pytestmark = pytest.mark.django_db
 C, PERSON, SUPPLIER = p.ActorType.CUSTOMER, p.ActorType.PERSON, p.ActorType.SUPPLIER
 
 
-@pytest.fixture
-def demo(tmp_path: Path) -> Iterator[RunningConnector]:
-    """An empty Demo ERP of its own: "import everything" sees only what the test puts there."""
-    running = start_demo(tmp_path, seed_actors=0)
-    yield running
-    running.process.stop()
-
-
-@pytest.fixture
-def connection(demo: RunningConnector) -> ErpConnection:
-    """Customers with the automatic mapping (name, numbers, VAT, address, phone, e-mail, country …)."""
-    connection = active_connection(demo)
-    both = ("NAME", "VATNO", "PHONE", "EMAIL", "URL", "POSTALAD1", "POSTALZIP", "POSTALCITY", "COUNTRY")
-    rows = [mapping.FieldRow(f.key, f.key if f.key in both or f.key == "NUMBER2" else "",
-                             "both" if f.key in both else "erp_to_crm" if f.key == "NUMBER2" else "",
-                             f.key == "NAME", False) for f in connection.erp_fields.filter(actor_type="Customer")]  # fmt: skip
-    mapping.save_field_mapping(connection, "Customer", True, rows, None)
-    sweden = Country.objects.get(code="SE")
-    mapping.save_list_mapping(connection, "Customer", "COUNTRY", [("SE", "Sweden"), ("NO", "Norway")],
-                              {"SE": sweden.pk, "NO": None}, None)  # fmt: skip
-    return connection
-
-
-def customer(demo: RunningConnector, connection: ErpConnection, **values: Any) -> str:
-    actor = erp(demo, connection).create_actor(p.Actor(actor_type=C, values=values))
+def customer(empty_demo: RunningConnector, import_connection: ErpConnection, **values: Any) -> str:
+    actor = erp(empty_demo, import_connection).create_actor(p.Actor(actor_type=C, values=values))
     assert actor.key
     return actor.key
 
@@ -68,8 +43,8 @@ def run(run_row: SyncRun | None) -> SyncRun:
     return run_row
 
 
-def preview(connection: ErpConnection, actor_type: str = "Customer", **kwargs: Any) -> ErpImport:
-    erp_import = importing.start_preview(connection, actor_type, **{"everything": True, **kwargs})
+def preview(import_connection: ErpConnection, actor_type: str = "Customer", **kwargs: Any) -> ErpImport:
+    erp_import = importing.start_preview(import_connection, actor_type, **{"everything": True, **kwargs})
     assert run(erp_import.preview_run).status in (RunStatus.SUCCEEDED, RunStatus.PARTIALLY_FAILED)
     erp_import.refresh_from_db()
     return erp_import
@@ -80,19 +55,27 @@ def rows(erp_import: ErpImport) -> dict[str, ImportRow]:
 
 
 def test_the_plan_tells_new_from_matches_and_the_import_creates_links_and_updates(
-    demo: RunningConnector, connection: ErpConnection
+    empty_demo: RunningConnector, import_connection: ErpConnection
 ) -> None:
     vat_twin = Company.objects.create(name="Old name Ltd", vat_no="se 5560001111", phone="+46 8 1")
     same_name = Company.objects.create(name="Fjällbygg", postal_city="Umeå")
     Company.objects.create(name="Nordkust AB", postal_city="Luleå")  # same name, two cities: a person decides
     Company.objects.create(name="Nordkust", postal_city="Kiruna")
-    customer(demo, connection, NAME="Granbygg AB", VATNO="SE5560001111", PHONE="", POSTALCITY="Umeå", COUNTRY="SE")
-    customer(demo, connection, NAME="Fjällbygg AB", POSTALCITY="umeå", EMAIL="info@fjallbygg.se")
-    customer(demo, connection, NAME="Nordkust AB", POSTALCITY="Piteå")
-    customer(demo, connection, NAME="Nyföretaget AB", POSTALCITY="Gävle", COUNTRY="SE")
-    customer(demo, connection, NAME="Norsk AS", COUNTRY="NO")
+    customer(
+        empty_demo,
+        import_connection,
+        NAME="Granbygg AB",
+        VATNO="SE5560001111",
+        PHONE="",
+        POSTALCITY="Umeå",
+        COUNTRY="SE",
+    )
+    customer(empty_demo, import_connection, NAME="Fjällbygg AB", POSTALCITY="umeå", EMAIL="info@fjallbygg.se")
+    customer(empty_demo, import_connection, NAME="Nordkust AB", POSTALCITY="Piteå")
+    customer(empty_demo, import_connection, NAME="Nyföretaget AB", POSTALCITY="Gävle", COUNTRY="SE")
+    customer(empty_demo, import_connection, NAME="Norsk AS", COUNTRY="NO")
 
-    erp_import = preview(connection)
+    erp_import = preview(import_connection)
     plan = rows(erp_import)
     assert {name: row.kind for name, row in plan.items()} == {
         "Granbygg AB": MatchKind.MATCH, "Fjällbygg AB": MatchKind.MATCH, "Nordkust AB": MatchKind.AMBIGUOUS,
@@ -142,22 +125,22 @@ def test_the_plan_tells_new_from_matches_and_the_import_creates_links_and_update
 
 
 def test_a_row_that_fails_does_not_stop_the_others_and_can_be_retried(
-    demo: RunningConnector, connection: ErpConnection
+    empty_demo: RunningConnector, import_connection: ErpConnection
 ) -> None:
     for number in range(3):
-        customer(demo, connection, NAME=f"Kund {number} AB", COUNTRY="SE")
-    erp_import = preview(connection)
+        customer(empty_demo, import_connection, NAME=f"Kund {number} AB", COUNTRY="SE")
+    erp_import = preview(import_connection)
     assert set(erp_import.rows.values_list("kind", flat=True)) == {MatchKind.NEW}
     # Between the preview and the import, Sweden loses its list mapping: those rows cannot be converted.
-    ListMapping.objects.filter(connection=connection, erp_key="SE").update(crm_item_id=None)
-    customer(demo, connection, NAME="Later AB")  # not in the plan: not imported
+    ListMapping.objects.filter(connection=import_connection, erp_key="SE").update(crm_item_id=None)
+    customer(empty_demo, import_connection, NAME="Later AB")  # not in the plan: not imported
     first = run(importing.start_import(erp_import))
     assert (first.status, first.failed) == (RunStatus.PARTIALLY_FAILED, 3)
     failed = erp_import.rows.filter(outcome=ImportOutcome.FAILED)
     assert failed.count() == 3 and "no CRM item is mapped to ERP item SE" in failed[0].error
     assert not Company.objects.exists()
 
-    ListMapping.objects.filter(connection=connection, erp_key="SE").update(
+    ListMapping.objects.filter(connection=import_connection, erp_key="SE").update(
         crm_item_id=Country.objects.get(code="SE").pk
     )
     erp_import.refresh_from_db()
@@ -169,9 +152,11 @@ def test_a_row_that_fails_does_not_stop_the_others_and_can_be_retried(
         importing.start_import(erp_import, retry=True)
 
 
-def test_a_record_added_after_the_preview_is_not_duplicated(demo: RunningConnector, connection: ErpConnection) -> None:
-    customer(demo, connection, NAME="Sen AB", VATNO="SE5569990000")
-    erp_import = preview(connection)
+def test_a_record_added_after_the_preview_is_not_duplicated(
+    empty_demo: RunningConnector, import_connection: ErpConnection
+) -> None:
+    customer(empty_demo, import_connection, NAME="Sen AB", VATNO="SE5569990000")
+    erp_import = preview(import_connection)
     Company.objects.create(name="Sen Aktiebolag", vat_no="SE556999-0000")
     finished = run(importing.start_import(erp_import))
     assert finished.status == RunStatus.PARTIALLY_FAILED
@@ -181,11 +166,11 @@ def test_a_record_added_after_the_preview_is_not_duplicated(demo: RunningConnect
 
 
 def test_actors_that_look_the_same_in_the_erp_are_not_both_created_silently(
-    demo: RunningConnector, connection: ErpConnection
+    empty_demo: RunningConnector, import_connection: ErpConnection
 ) -> None:
-    customer(demo, connection, NAME="Dubbel AB", VATNO="SE5561112222")
-    customer(demo, connection, NAME="Dubbel AB (gammal)", VATNO="SE 556111 2222")
-    erp_import = preview(connection)
+    customer(empty_demo, import_connection, NAME="Dubbel AB", VATNO="SE5561112222")
+    customer(empty_demo, import_connection, NAME="Dubbel AB (gammal)", VATNO="SE 556111 2222")
+    erp_import = preview(import_connection)
     assert list(erp_import.rows.values_list("kind", "action")) == [(MatchKind.AMBIGUOUS, "")] * 2
     assert "looks the same" in erp_import.rows.first().reason  # type: ignore[union-attr]
     assert importing.decide_all(erp_import, ImportAction.SKIP) == 2
@@ -194,17 +179,17 @@ def test_actors_that_look_the_same_in_the_erp_are_not_both_created_silently(
 
 
 def test_one_import_or_bulk_sync_at_a_time_per_connection_and_none_while_automatic_sync_is_on(
-    demo: RunningConnector, connection: ErpConnection
+    empty_demo: RunningConnector, import_connection: ErpConnection
 ) -> None:
-    customer(demo, connection, NAME="Ett AB")
-    first = importing.start_preview(connection, "Customer", everything=True)
+    customer(empty_demo, import_connection, NAME="Ett AB")
+    first = importing.start_preview(import_connection, "Customer", everything=True)
     with pytest.raises(jobs.AlreadyRunning, match="already running an import"):
-        importing.start_preview(connection, "Customer", everything=True)
+        importing.start_preview(import_connection, "Customer", everything=True)
     with pytest.raises(jobs.AlreadyRunning):
-        jobs.queue_bulk(connection, RunKind.SYNC_ALL)
+        jobs.queue_bulk(import_connection, RunKind.SYNC_ALL)
     run(first.preview_run)
     first.refresh_from_db()
-    sync_all = jobs.queue_bulk(connection, RunKind.SYNC_ALL)
+    sync_all = jobs.queue_bulk(import_connection, RunKind.SYNC_ALL)
     with pytest.raises(jobs.AlreadyRunning):
         importing.start_import(first)
     SyncRun.objects.filter(pk=sync_all.pk).update(status=RunStatus.SUCCEEDED)
@@ -215,10 +200,10 @@ def test_one_import_or_bulk_sync_at_a_time_per_connection_and_none_while_automat
 
 
 def test_the_worker_refuses_an_import_when_automatic_sync_was_turned_on_after_it_was_queued(
-    demo: RunningConnector, connection: ErpConnection
+    empty_demo: RunningConnector, import_connection: ErpConnection
 ) -> None:
-    customer(demo, connection, NAME="Ett AB")
-    erp_import = preview(connection)
+    customer(empty_demo, import_connection, NAME="Ett AB")
+    erp_import = preview(import_connection)
     queued = importing.start_import(erp_import)
     SyncSettings.objects.filter(pk=1).update(automatic_sync=True)
     finished = run(queued)
@@ -227,16 +212,16 @@ def test_the_worker_refuses_an_import_when_automatic_sync_was_turned_on_after_it
 
 
 def test_persons_bring_their_company_along_and_fail_without_it(
-    demo: RunningConnector, connection: ErpConnection
+    empty_demo: RunningConnector, import_connection: ErpConnection
 ) -> None:
-    enable(connection, "Person", search=("LASTNAME",))
-    client = erp(demo, connection)
-    parent = customer(demo, connection, NAME="Moderbolaget AB", COUNTRY="SE")
+    enable(import_connection, "Person", search=("LASTNAME",))
+    client = erp(empty_demo, import_connection)
+    parent = customer(empty_demo, import_connection, NAME="Moderbolaget AB", COUNTRY="SE")
     supplier = client.create_actor(p.Actor(actor_type=SUPPLIER, values={"NAME": "Leverantören AB"})).key
     for first, (kind, key) in {"Anna": (C, parent), "Bo": (C, parent), "Cia": (SUPPLIER, supplier)}.items():
         client.create_actor(p.Actor(actor_type=PERSON, parent_actor_type=kind, parent_key=key,
                                     values={"FIRSTNAME": first, "LASTNAME": "Ek"}))  # fmt: skip
-    erp_import = preview(connection, "Person")
+    erp_import = preview(import_connection, "Person")
     plan = {(row.level, row.name): row for row in erp_import.rows.all()}
     assert {name: row.kind for name, row in plan.items()} == {
         (0, "Moderbolaget AB"): MatchKind.NEW, (1, "Anna Ek"): MatchKind.NEW, (1, "Bo Ek"): MatchKind.NEW,
@@ -252,26 +237,26 @@ def test_persons_bring_their_company_along_and_fail_without_it(
     assert not Contact.objects.exists()
 
     company = Company.objects.create(name="Moderbolaget AB")
-    Link.objects.create(connection=connection, actor_type="Customer", erp_key=parent, company=company)
+    Link.objects.create(connection=import_connection, actor_type="Customer", erp_key=parent, company=company)
     erp_import.refresh_from_db()
     run(importing.start_import(erp_import, retry=True))
     assert sorted(Contact.objects.filter(company=company).values_list("first_name", flat=True)) == ["Anna", "Bo"]
-    assert Link.objects.filter(connection=connection, actor_type="Person").count() == 2
+    assert Link.objects.filter(connection=import_connection, actor_type="Person").count() == 2
 
 
 def test_selected_keys_are_planned_and_bad_requests_are_refused(
-    demo: RunningConnector, connection: ErpConnection
+    empty_demo: RunningConnector, import_connection: ErpConnection
 ) -> None:
-    wanted = customer(demo, connection, NAME="Vald AB")
-    customer(demo, connection, NAME="Inte vald AB")
-    erp_import = preview(connection, everything=False, keys=[wanted, "C999999"])
+    wanted = customer(empty_demo, import_connection, NAME="Vald AB")
+    customer(empty_demo, import_connection, NAME="Inte vald AB")
+    erp_import = preview(import_connection, everything=False, keys=[wanted, "C999999"])
     assert sorted(erp_import.rows.values_list("name", "kind")) == [
         ("C999999", MatchKind.BLOCKED), ("Vald AB", MatchKind.NEW)]  # fmt: skip
     with pytest.raises(importing.ImportRefused, match="Select at least one row"):
-        importing.start_preview(connection, "Customer", keys=[])
+        importing.start_preview(import_connection, "Customer", keys=[])
     with pytest.raises(importing.ImportRefused, match="Supplier cannot be imported"):
-        importing.start_preview(connection, "Supplier", everything=True)
-    connection.is_active = False
-    connection.save()
+        importing.start_preview(import_connection, "Supplier", everything=True)
+    import_connection.is_active = False
+    import_connection.save()
     with pytest.raises(importing.ImportRefused, match="is not active"):
-        importing.start_preview(connection, "Customer", everything=True)
+        importing.start_preview(import_connection, "Customer", everything=True)

@@ -12,7 +12,7 @@ from connections.models import ErpConnection, ErpImport, SyncSettings
 from crm.models import Company
 
 from .conftest import RunningConnector
-from .test_import import connection, customer, demo, run  # noqa: F401  (fixtures)
+from .test_import import customer, run
 
 pytestmark = pytest.mark.django_db
 START = reverse("connections:import")
@@ -23,23 +23,23 @@ def test_only_admins_reach_the_import_pages(client: Any, as_user: Any, licensed_
     assert as_user(licensed_user).get(START).status_code == 403
 
 
-def test_search_select_preview_decide_import(as_user: Any, admin_user: Any, demo: RunningConnector,
-                                             connection: ErpConnection) -> None:  # fmt: skip
+def test_search_select_preview_decide_import(as_user: Any, admin_user: Any, empty_demo: RunningConnector,
+                                             import_connection: ErpConnection) -> None:  # fmt: skip
     browser = as_user(admin_user)
     Company.objects.create(name="Granbygg", postal_city="Umeå")
     Company.objects.create(name="Granbygg", postal_city="Luleå")
-    wanted = customer(demo, connection, NAME="Granbygg AB", POSTALCITY="Piteå")
-    customer(demo, connection, NAME="Fjällbygg AB")
-    page = browser.get(START, {"connection": connection.pk})
+    wanted = customer(empty_demo, import_connection, NAME="Granbygg AB", POSTALCITY="Piteå")
+    customer(empty_demo, import_connection, NAME="Fjällbygg AB")
+    page = browser.get(START, {"connection": import_connection.pk})
     assert page.status_code == 200 and b"Preview import of every Customer" in page.content
 
-    empty = browser.get(START, {"connection": connection.pk, "actor_type": "Customer", "run": "1"})
+    empty = browser.get(START, {"connection": import_connection.pk, "actor_type": "Customer", "run": "1"})
     assert empty.status_code == 400 and b"Fill in at least one criterion" in empty.content
-    found = browser.get(START, {"connection": connection.pk, "actor_type": "Customer", "run": "1",
+    found = browser.get(START, {"connection": import_connection.pk, "actor_type": "Customer", "run": "1",
                                 "op-NAME": "contains", "v-NAME": "granbygg"})  # fmt: skip
     assert found.status_code == 200 and wanted.encode() in found.content and "Fjällbygg" not in found.content.decode()
 
-    response = browser.post(START, {"connection": connection.pk, "actor_type": "Customer", "key": [wanted],
+    response = browser.post(START, {"connection": import_connection.pk, "actor_type": "Customer", "key": [wanted],
                                     "description": "Name contains granbygg"})  # fmt: skip
     erp_import = ErpImport.objects.get()
     assert response.status_code == 302 and response["Location"] == erp_import.get_absolute_url()
@@ -78,14 +78,16 @@ def test_search_select_preview_decide_import(as_user: Any, admin_user: Any, demo
     assert late.status_code == 400 and b"can no longer be changed" in late.content
 
 
-def test_the_page_says_why_nothing_can_be_imported(as_user: Any, admin_user: Any, demo: RunningConnector,
-                                                   connection: ErpConnection) -> None:  # fmt: skip
+def test_the_page_says_why_nothing_can_be_imported(as_user: Any, admin_user: Any, empty_demo: RunningConnector,
+                                                   import_connection: ErpConnection) -> None:  # fmt: skip
     browser = as_user(admin_user)
     SyncSettings.objects.update_or_create(pk=1, defaults={"automatic_sync": True})
-    page = browser.get(START, {"connection": connection.pk})
+    page = browser.get(START, {"connection": import_connection.pk})
     assert b"Automatic sync is on" in page.content
-    connection.actor_types.update(sync_enabled=False)
-    page = browser.get(START, {"connection": connection.pk})
+    import_connection.actor_types.update(sync_enabled=False)
+    page = browser.get(START, {"connection": import_connection.pk})
     assert b"Nothing can be imported from" in page.content
-    refused = browser.post(START, {"connection": connection.pk, "actor_type": "Customer", "scope": "all"}, follow=True)
+    refused = browser.post(
+        START, {"connection": import_connection.pk, "actor_type": "Customer", "scope": "all"}, follow=True
+    )
     assert b"Customer cannot be imported" in refused.content and not ErpImport.objects.exists()
