@@ -72,9 +72,10 @@ def automatic_sync_refusal() -> str:
 
 
 def start_preview(connection: ErpConnection, actor_type: str, *, keys: list[str] | None = None,
-                  everything: bool = False, description: str = "", user: Any = None,
-                  language: str = "en") -> ErpImport:  # fmt: skip
-    """Queue the preview of an import. Refused while the connection cannot run jobs or runs another bulk job."""
+                  everything: bool = False, description: str = "", user: Any = None, language: str = "en",
+                  send: bool = True) -> ErpImport:  # fmt: skip
+    """Queue the preview of an import. Refused while the connection cannot run jobs or runs another bulk job.
+    With ``send=False`` no task is sent: the caller runs the job itself (the management command)."""
     refusal = sync_refusal(connection)
     if refusal:
         raise ImportRefused(refusal)
@@ -92,7 +93,7 @@ def start_preview(connection: ErpConnection, actor_type: str, *, keys: list[str]
             connection=connection, actor_type=actor_type, everything=everything, keys=[] if everything else keys,
             description=description[:500], language=language, created_by=who,
         )  # fmt: skip
-        erp_import.preview_run = _new_run(connection, RunKind.IMPORT_PREVIEW, who, 0 if everything else len(keys))
+        erp_import.preview_run = _new_run(connection, RunKind.IMPORT_PREVIEW, who, 0 if everything else len(keys), send)
         erp_import.save(update_fields=["preview_run"])
     return erp_import
 
@@ -104,7 +105,7 @@ def prepare_again(erp_import: ErpImport, user: Any, language: str) -> ErpImport:
                          language=language)  # fmt: skip
 
 
-def _new_run(connection: ErpConnection, kind: str, user: Any, total: int) -> SyncRun:
+def _new_run(connection: ErpConnection, kind: str, user: Any, total: int, send: bool) -> SyncRun:
     """The run row, inside the caller's transaction; its task is sent once that commits."""
     try:
         with transaction.atomic():
@@ -114,7 +115,8 @@ def _new_run(connection: ErpConnection, kind: str, user: Any, total: int) -> Syn
             _("%(name)s is already running an import or a bulk sync; try again when it has finished.")
             % {"name": connection}
         ) from None
-    transaction.on_commit(lambda: jobs.send([run.pk]))
+    if send:
+        transaction.on_commit(lambda: jobs.send([run.pk]))
     return run
 
 
@@ -192,7 +194,7 @@ def decide_all(erp_import: ErpImport, what: str, kind: str = "") -> int:
     raise ImportRefused(_("Unknown bulk action."))
 
 
-def start_import(erp_import: ErpImport, user: Any = None, *, retry: bool = False) -> SyncRun:
+def start_import(erp_import: ErpImport, user: Any = None, *, retry: bool = False, send: bool = True) -> SyncRun:
     """Queue the import of a ready plan, or the retry of its failed rows."""
     connection = erp_import.connection
     refusal = sync_refusal(connection) or automatic_sync_refusal()
@@ -219,7 +221,7 @@ def start_import(erp_import: ErpImport, user: Any = None, *, retry: bool = False
     with transaction.atomic():
         if retry:
             erp_import.rows.filter(outcome=ImportOutcome.FAILED).update(outcome=ImportOutcome.PENDING, error="")
-        run = _new_run(connection, RunKind.IMPORT, who, to_import(erp_import).count())
+        run = _new_run(connection, RunKind.IMPORT, who, to_import(erp_import).count(), send)
         erp_import.import_run = run
         erp_import.save(update_fields=["import_run"])
     return run

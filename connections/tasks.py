@@ -39,32 +39,36 @@ def announce_worker(sender: Any = None, **kwargs: Any) -> None:
     db.connections.close_all()
 
 
-def _finish(run_id: int, status: str, error: str = "") -> None:
+def finish(run_id: int, status: str, error: str = "") -> None:
     SyncRun.objects.filter(pk=run_id).update(status=status, error=error[:4000], finished_at=timezone.now())
+
+
+def claim(run_id: int) -> bool:
+    """Mark a queued run as running; False when it is not queued (already claimed, or finished)."""
+    return bool(SyncRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1, done=0, changed=0, failed=0
+    ))  # fmt: skip
 
 
 @shared_task(name="connections.run_sync", bind=True, ignore_result=True, max_retries=MAX_RETRIES)
 def run_sync(self: Task, run_id: int) -> None:
     """Run one sync job. Only a queued run is claimed, so a duplicate delivery does nothing."""
-    claimed = SyncRun.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1, done=0, changed=0, failed=0
-    )
-    if not claimed:
+    if not claim(run_id):
         return
     run = SyncRun.objects.select_related("connection__connector", "link").get(pk=run_id)
     refusal = services.sync_refusal(run.connection)
     if refusal:
-        _finish(run_id, RunStatus.FAILED, refusal)
+        finish(run_id, RunStatus.FAILED, refusal)
         return
     resume = None
     try:
         if run.kind in (RunKind.IMPORT_PREVIEW, RunKind.IMPORT):
             counts = importing.perform(run)
-            _finish(run_id, RunStatus.PARTIALLY_FAILED if counts.failed else RunStatus.SUCCEEDED)
+            finish(run_id, RunStatus.PARTIALLY_FAILED if counts.failed else RunStatus.SUCCEEDED)
             return
         if run.kind == RunKind.SYNC_NOW:
             if run.link is None:
-                _finish(run_id, RunStatus.FAILED, _("The link was removed before the sync ran."))
+                finish(run_id, RunStatus.FAILED, _("The link was removed before the sync ran."))
                 return
             links = [run.link]
         elif run.kind == RunKind.AUTOMATIC:
@@ -81,16 +85,16 @@ def run_sync(self: Task, run_id: int) -> None:
             SyncRun.objects.filter(pk=run_id).update(status=RunStatus.QUEUED, error=str(error)[:4000])
             delay = min(300, 5 * 2**self.request.retries) + random.uniform(0, 5)  # noqa: S311  (jitter)
             raise self.retry(countdown=delay, exc=error) from error
-        _finish(run_id, RunStatus.FAILED, str(error))
+        finish(run_id, RunStatus.FAILED, str(error))
         return
     except services.SyncRefused as refusal:
-        _finish(run_id, RunStatus.FAILED, str(refusal))
+        finish(run_id, RunStatus.FAILED, str(refusal))
         return
     except Exception:
         log.exception("sync run %s failed", run_id)
-        _finish(run_id, RunStatus.FAILED, _("The sync failed unexpectedly; the worker's log has the details."))
+        finish(run_id, RunStatus.FAILED, _("The sync failed unexpectedly; the worker's log has the details."))
         return
-    _finish(run_id, RunStatus.PARTIALLY_FAILED if counts.failed else RunStatus.SUCCEEDED)
+    finish(run_id, RunStatus.PARTIALLY_FAILED if counts.failed else RunStatus.SUCCEEDED)
 
 
 @shared_task(name="connections.automatic_sync_tick", ignore_result=True)

@@ -260,3 +260,34 @@ def test_selected_keys_are_planned_and_bad_requests_are_refused(
     import_connection.save()
     with pytest.raises(importing.ImportRefused, match="is not active"):
         importing.start_preview(import_connection, "Customer", everything=True)
+
+
+def test_the_command_previews_imports_and_reports(empty_demo: RunningConnector, import_connection: ErpConnection,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from django.core.management import CommandError, call_command
+
+    Company.objects.create(name="Ambig", postal_city="A")
+    Company.objects.create(name="Ambig", postal_city="B")
+    for name in ("Skript AB", "Skript Två AB", "Ambig AB"):
+        customer(empty_demo, import_connection, NAME=name, COUNTRY="SE")
+    call_command("import_from_erp", "--connection", "demo erp – sweden", "--actor-type", "Customer",
+                 "--where", "NAME", "contains", "skript", "--preview-only")  # fmt: skip
+    out = capsys.readouterr().out
+    assert "New: 2" in out and "review it at /settings/" in out and not Link.objects.exists()
+
+    call_command("import_from_erp", "--connection", str(import_connection.pk), "--actor-type", "Customer", "--all")
+    out = capsys.readouterr().out
+    assert "Needs a decision: 1" in out and "--undecided create" in out and not Link.objects.exists()
+
+    call_command("import_from_erp", "--connection", str(import_connection.pk), "--actor-type", "Customer", "--all",
+                 "--undecided", "skip")  # fmt: skip
+    out = capsys.readouterr().out
+    assert "New: 2 · Updated: 0 · Failed: 0 · Skipped: 1" in out
+    assert sorted(Company.objects.filter(erp_links__isnull=False).values_list("name", flat=True)) == [
+        "Skript AB", "Skript Två AB"]  # fmt: skip
+
+    with pytest.raises(CommandError, match="No ERP connection is called 'Nowhere'"):
+        call_command("import_from_erp", "--connection", "Nowhere", "--actor-type", "Customer", "--all")
+    with pytest.raises(CommandError, match="Not a searchable field: PHONE"):
+        call_command("import_from_erp", "--connection", str(import_connection.pk), "--actor-type", "Customer",
+                     "--where", "PHONE", "contains", "1")  # fmt: skip
