@@ -318,9 +318,8 @@ class _Planner:
         )
         self.types: dict[str, _Type] = {}
         self.done = 0
-        # Strong keys of the rows planned as new: two ERP actors that look the same are shown to the admin.
+        # Identifying keys of the rows planned as new: a later ERP actor that looks the same is shown to the admin.
         self.planned: dict[tuple[str, str], str] = {}
-        self.twins: dict[str, str] = {}
         self.parents: dict[tuple[str, str], list[str]] = defaultdict(list)  # unlinked parent → child keys
 
     def type(self, actor_type: str) -> _Type:
@@ -344,7 +343,6 @@ class _Planner:
             rows += [self.missing_row(main, key) for key in missing]
             self.save(rows, total)
         self.bring_parents()
-        self.mark_twins()
         self.mark_shared_targets()
         erp_import.prepared_at = timezone.now()
         erp_import.save(update_fields=["prepared_at"])
@@ -412,7 +410,9 @@ class _Planner:
             if required:
                 problems.append(_("The CRM needs a value for %(fields)s.") % {"fields": ", ".join(required)})
             else:
-                self.remember_new(planned, row, converted)
+                twin = self.twin_of(planned, row, converted)
+                if twin:
+                    row.kind, row.action, row.reason = MatchKind.AMBIGUOUS, "", twin
         if problems:
             row.kind, row.action, row.target_id = MatchKind.BLOCKED, ImportAction.SKIP, None
             row.reason = " ".join(problems)
@@ -429,19 +429,21 @@ class _Planner:
             self.parents[(row.parent_actor_type, row.parent_key)].append(row.erp_key)
         return ""
 
-    def remember_new(self, planned: _Type, row: ImportRow, converted: dict[str, Any]) -> None:
+    def twin_of(self, planned: _Type, row: ImportRow, converted: dict[str, Any]) -> str:
+        """Why a new row looks like one planned before it (the ERP has both), or ''. Only identifiers and name +
+        city count: ERP customers often share an invoice mailbox or a domain."""
         assert planned.index is not None
         for rule in planned.index.rules:
-            if rule.score < matching.MATCH_AT:
+            if not (rule.identifies or rule.name == "name_city"):
                 continue
             key = rule.key(converted)
             if not key:
                 continue
             first = self.planned.setdefault((f"{planned.actor_type}:{rule.name}", key), row.erp_key)
             if first != row.erp_key:
-                reason = _("The ERP has another actor in this import that looks the same: %(key)s (%(rule)s).")
-                self.twins.setdefault(row.erp_key, reason % {"key": first, "rule": rule.reason})
-                self.twins.setdefault(first, reason % {"key": row.erp_key, "rule": rule.reason})
+                return _("The ERP has another actor in this import that looks the same: %(key)s (%(rule)s).") % {
+                    "key": first, "rule": rule.reason}  # fmt: skip
+        return ""
 
     def missing_row(self, planned: _Type, key: str) -> ImportRow:
         return ImportRow(erp_import=self.erp_import, level=0, actor_type=planned.actor_type, erp_key=key, name=key,
@@ -474,12 +476,6 @@ class _Planner:
                 kind=MatchKind.BLOCKED, action=ImportAction.SKIP, target_id=None,
                 reason=reason % {"actor": f"{parent_type} {key}", "type": parent_type},
             )  # fmt: skip
-
-    def mark_twins(self) -> None:
-        for key, reason in self.twins.items():
-            self.erp_import.rows.filter(erp_key=key, kind=MatchKind.NEW).update(
-                kind=MatchKind.AMBIGUOUS, action="", reason=reason
-            )
 
     def mark_shared_targets(self) -> None:
         """Two actors whose best match is the same record cannot both be linked to it: a person decides."""

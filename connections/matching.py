@@ -24,7 +24,8 @@ from .choices import ImportAction, MatchKind
 
 # A candidate at or above this score is "probably the same"; below it, only possibly.
 MATCH_AT = 75
-# A weak key shared by more records than this ("AB Bygg", a group's common domain) tells nothing: not offered.
+# A key of a rule that does not identify, shared by more records than this ("AB Bygg", info@ of a group, a
+# group's domain), tells nothing about which record is meant: it is not offered.
 COMMON_KEY = 20
 
 # Company forms, as whole words after punctuation is removed: "Granbygg AB" and "Granbygg" are one name.
@@ -99,7 +100,8 @@ class Rule:
     """One way two records can be the same.
 
     ``needs``: the CRM columns the key is made from, as groups of alternatives; the rule is usable when the
-    field mapping fills at least one column of every group.
+    field mapping fills at least one column of every group. ``identifies``: the key is an identifier (a VAT
+    number, a customer number): one record found by it is the record, whatever else shares weaker keys.
     """
 
     name: str
@@ -107,12 +109,15 @@ class Rule:
     reason: Any  # lazy text
     needs: tuple[tuple[str, ...], ...]
     key: Callable[[dict[str, Any]], str]
+    identifies: bool = False
 
 
 RULES: dict[type[models.Model], list[Rule]] = {
     Company: [
-        Rule("vat", 100, gettext_lazy("same VAT number"), (("vat_no",),), lambda v: code(v.get("vat_no"))),
-        Rule("number", 90, gettext_lazy("same number"), (("number2",),), lambda v: code(v.get("number2"))),
+        Rule("vat", 100, gettext_lazy("same VAT number"), (("vat_no",),), lambda v: code(v.get("vat_no")),
+             identifies=True),
+        Rule("number", 90, gettext_lazy("same number"), (("number2",),), lambda v: code(v.get("number2")),
+             identifies=True),
         Rule("email", 85, gettext_lazy("same e-mail address"), (("email",),), lambda v: email(v.get("email"))),
         Rule("name_city", 75, gettext_lazy("same name and city"), (("name",), ("postal_city", "street_city")),
              lambda v: _both(company_name(v.get("name")), plain(v.get("postal_city") or v.get("street_city")))),
@@ -121,14 +126,16 @@ RULES: dict[type[models.Model], list[Rule]] = {
         Rule("name", 40, gettext_lazy("same name"), (("name",),), lambda v: company_name(v.get("name"))),
     ],
     Contact: [
-        Rule("email", 95, gettext_lazy("same e-mail address"), (("email",),), lambda v: email(v.get("email"))),
+        Rule("email", 95, gettext_lazy("same e-mail address"), (("email",),), lambda v: email(v.get("email")),
+             identifies=True),
         Rule("name_company", 80, gettext_lazy("same name at the same company"), (("first_name",), ("company_id",)),
              lambda v: _both(person_name(v), str(v.get("company_id") or ""))),
         Rule("mobile", 70, gettext_lazy("same mobile number"), (("phone_mobile",),),
              lambda v: digits(v.get("phone_mobile"))),
     ],
     Project: [
-        Rule("number", 90, gettext_lazy("same number"), (("number",),), lambda v: code(v.get("number"))),
+        Rule("number", 90, gettext_lazy("same number"), (("number",),), lambda v: code(v.get("number")),
+             identifies=True),
         Rule("name_company", 75, gettext_lazy("same name for the same company"), (("name",), ("company_id",)),
              lambda v: _both(plain(v.get("name")), str(v.get("company_id") or ""))),
     ],
@@ -163,10 +170,11 @@ class Candidate:
     score: int
     reasons: list[str]
     linked_to: str = ""  # the ERP actor this record is already linked to on the connection, if any
+    identified: bool = False  # found by an identifying rule
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "score": self.score, "reasons": self.reasons,
-                "linked_to": self.linked_to}  # fmt: skip
+                "linked_to": self.linked_to, "identified": self.identified}  # fmt: skip
 
 
 @dataclass
@@ -213,7 +221,7 @@ class Index:
         for rule in self.rules:
             key = rule.key(values)
             found = self.keys[rule.name].get(key) if key else None
-            if isinstance(found, tuple) and len(found) > COMMON_KEY and rule.score < MATCH_AT:
+            if isinstance(found, tuple) and len(found) > COMMON_KEY and not rule.identifies:
                 continue
             for pk in (found,) if isinstance(found, int) else found or ():
                 hits.setdefault(pk, []).append(rule)
@@ -222,7 +230,8 @@ class Index:
             best = max(rule.score for rule in rules)
             score = min(100, best + 5 * (len(rules) - 1))
             found_candidates.append(Candidate(pk, self.names.get(pk, str(pk)), score,
-                                              [str(rule.reason) for rule in rules], self.linked.get(pk, "")))  # fmt: skip
+                                              [str(rule.reason) for rule in rules], self.linked.get(pk, ""),
+                                              any(rule.identifies for rule in rules)))  # fmt: skip
         found_candidates.sort(key=lambda c: (-c.score, c.id))
         return found_candidates[:limit]
 
@@ -231,9 +240,11 @@ def verdict(candidates: list[Candidate]) -> Verdict:
     """Classify one ERP actor by its candidates: new, a clear match, or a decision for a person to make."""
     if not candidates:
         return Verdict(MatchKind.NEW, ImportAction.CREATE, None, 0, "", candidates)
-    strong = [c for c in candidates if c.score >= MATCH_AT]
+    identified = [c for c in candidates if c.identified]
+    # One record found by an identifier decides; otherwise one record that is probably the same does.
+    strong = identified or [c for c in candidates if c.score >= MATCH_AT]
     free = [c for c in strong if not c.linked_to]
-    best = candidates[0]
+    best = strong[0] if strong else candidates[0]
     if len(strong) == 1 and free:
         chosen = free[0]
         return Verdict(MatchKind.MATCH, ImportAction.LINK, chosen.id, chosen.score,

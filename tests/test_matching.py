@@ -96,14 +96,16 @@ def test_contact_and_project_rules() -> None:
 
 
 @pytest.mark.django_db
-def test_a_weak_key_many_records_share_is_not_offered() -> None:
+def test_a_key_many_records_share_is_offered_only_when_it_identifies() -> None:
     for number in range(matching.COMMON_KEY + 1):
-        Company.objects.create(name="Bygg AB", postal_city=f"Stad {number}")
-    assert index_of(Company, mapped=("name", "postal_city")).candidates({"name": "Bygg", "postal_city": "Umeå"}) == []
+        Company.objects.create(name="Bygg AB", postal_city=f"Stad {number}", email="info@bygg.se", vat_no="SE1")
+    index = index_of(Company, mapped=("name", "postal_city", "email", "vat_no"))
+    assert index.candidates({"name": "Bygg", "postal_city": "Umeå", "email": "info@bygg.se"}) == []
+    assert len(index.candidates({"vat_no": "SE1"}, limit=50)) == matching.COMMON_KEY + 1
 
 
-def candidate(pk: int, score: int, linked_to: str = "") -> matching.Candidate:
-    return matching.Candidate(pk, f"Record {pk}", score, ["same VAT number"], linked_to)
+def candidate(pk: int, score: int, linked_to: str = "", identified: bool = False) -> matching.Candidate:
+    return matching.Candidate(pk, f"Record {pk}", score, ["same VAT number"], linked_to, identified)
 
 
 @pytest.mark.parametrize(
@@ -114,6 +116,22 @@ def candidate(pk: int, score: int, linked_to: str = "") -> matching.Candidate:
         ([candidate(1, 100), candidate(2, 90)], MatchKind.AMBIGUOUS, "", None, "2 CRM records look the same"),
         ([candidate(1, 100, "Customer 7")], MatchKind.AMBIGUOUS, "", None, "already linked to Customer 7"),
         ([candidate(1, 45)], MatchKind.AMBIGUOUS, "", None, "Possibly Record 1"),
+        # One record found by an identifier decides, however many share weaker keys …
+        (
+            [candidate(1, 100, identified=True), candidate(2, 90), candidate(3, 90)],
+            MatchKind.MATCH,
+            ImportAction.LINK,
+            1,
+            "Record 1",
+        ),
+        # … but two found by identifiers need a person.
+        (
+            [candidate(1, 100, identified=True), candidate(2, 90, identified=True)],
+            MatchKind.AMBIGUOUS,
+            "",
+            None,
+            "2 CRM records look the same",
+        ),
     ],
 )
 def test_verdicts(candidates: list[matching.Candidate], kind: str, action: str, target: int | None,
