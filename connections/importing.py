@@ -18,6 +18,7 @@ import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.db import IntegrityError, models, transaction
@@ -28,6 +29,7 @@ from django.utils.translation import gettext as _
 from connectors import protocol as p
 
 from . import jobs, matching
+from .bulk import update_rows
 from .choices import Direction, ImportAction, ImportOutcome, LinkStatus, LogOutcome, MatchKind, RunKind
 from .mapping import CRM_MODEL
 from .models import ErpConnection, ErpImport, ImportRow, Link, SyncLogEntry, SyncRun, SyncSettings
@@ -289,8 +291,11 @@ class _Type:
 
     def missing_required(self, converted: dict[str, Any]) -> list[str]:
         """Labels of the CRM fields a new record must have that these values leave empty."""
-        return [str(f.verbose_name) for f in self.model._meta.concrete_fields
-                if isinstance(f, models.CharField) and not f.blank and not converted.get(f.attname)]  # fmt: skip
+        return [str(f.verbose_name) for f in self.required if not converted.get(f.attname)]
+
+    @cached_property
+    def required(self) -> list[Any]:
+        return [f for f in self.model._meta.concrete_fields if isinstance(f, models.CharField) and not f.blank]
 
 
 def _pages(erp_import: ErpImport, client: Any, actor_type: str, keys: list[str] | None,
@@ -401,7 +406,8 @@ class _Planner:
             company_problem = self.company_of(row, converted, companies)
             if company_problem:
                 problems.append(company_problem)
-        found = matching.verdict(planned.index.candidates(converted))
+        keys = planned.index.keys_of(converted)
+        found = matching.verdict(planned.index.candidates(converted, keys=keys))
         row.kind, row.action, row.target_id, row.score, row.reason = (
             found.kind, found.action, found.target, found.score, found.reason)  # fmt: skip
         row.candidates = [c.as_json() for c in found.candidates]
@@ -410,7 +416,7 @@ class _Planner:
             if required:
                 problems.append(_("The CRM needs a value for %(fields)s.") % {"fields": ", ".join(required)})
             else:
-                twin = self.twin_of(planned, row, converted)
+                twin = self.twin_of(planned, row, keys)
                 if twin:
                     row.kind, row.action, row.reason = MatchKind.AMBIGUOUS, "", twin
         if problems:
@@ -429,15 +435,13 @@ class _Planner:
             self.parents[(row.parent_actor_type, row.parent_key)].append(row.erp_key)
         return ""
 
-    def twin_of(self, planned: _Type, row: ImportRow, converted: dict[str, Any]) -> str:
+    def twin_of(self, planned: _Type, row: ImportRow, keys: dict[str, str]) -> str:
         """Why a new row looks like one planned before it (the ERP has both), or ''. Only identifiers and name +
         city count: ERP customers often share an invoice mailbox or a domain."""
         assert planned.index is not None
         for rule in planned.index.rules:
-            if not (rule.identifies or rule.name == "name_city"):
-                continue
-            key = rule.key(converted)
-            if not key:
+            key = keys.get(rule.name)
+            if not key or not (rule.identifies or rule.name == "name_city"):
                 continue
             first = self.planned.setdefault((f"{planned.actor_type}:{rule.name}", key), row.erp_key)
             if first != row.erp_key:
@@ -668,25 +672,28 @@ class _Importer:
                 row.outcome = ImportOutcome.NEW
         if chunk.updated:
             planned = self.type(chunk.updated[0][0].actor_type)
-            columns = {c.column for c in planned.converters.values()} | {"updated_at"}
-            records = []
+            changed: list[models.Model] = []
+            columns = {"updated_at"}
             for row, record, baseline, changes in chunk.updated:
-                record.updated_at = now  # type: ignore[attr-defined]
-                records.append(record)
+                if changes:  # a record that already holds the ERP's values is linked, not rewritten
+                    record.updated_at = now  # type: ignore[attr-defined]
+                    changed.append(record)
+                    columns.update(planned.converters[entry.field_key].column for entry in changes)
                 links.append(self.link(planned, row, record, baseline, now))
                 entries.extend(changes)
                 row.outcome = ImportOutcome.UPDATED
-            planned.model._default_manager.bulk_update(records, sorted(columns), batch_size=CHUNK)
+            update_rows(planned.model, changed, sorted(columns))
         created = Link.objects.bulk_create(links, batch_size=CHUNK)
         by_key = {link.erp_key: link for link in created}
         for entry in entries:
             entry.link = by_key.get(entry.erp_key)
         SyncLogEntry.objects.bulk_create(entries, batch_size=CHUNK)
-        for outcome in (ImportOutcome.NEW, ImportOutcome.UPDATED):
-            done = [row.pk for row in (*[n[0] for n in chunk.new], *[u[0] for u in chunk.updated])
-                    if row.outcome == outcome]  # fmt: skip
-            ImportRow.objects.filter(pk__in=done).update(outcome=outcome, error="")
-        ImportRow.objects.bulk_update([*chunk.skipped, *chunk.failed], ["outcome", "error"])
+        # Outcomes, one UPDATE per (outcome, error): rows that fail usually fail for the same reason.
+        by_outcome: dict[tuple[str, str], list[int]] = defaultdict(list)
+        for row in (*[n[0] for n in chunk.new], *[u[0] for u in chunk.updated], *chunk.skipped, *chunk.failed):
+            by_outcome[(row.outcome, row.error if row.outcome != ImportOutcome.NEW else "")].append(row.pk)
+        for (outcome, error), pks in by_outcome.items():
+            ImportRow.objects.filter(pk__in=pks).update(outcome=outcome, error=error)
         handled = len(chunk.new) + len(chunk.updated) + len(chunk.skipped) + len(chunk.failed)
         SyncRun.objects.filter(pk=self.run.pk).update(
             done=F("done") + handled, changed=F("changed") + len(chunk.new) + len(chunk.updated),

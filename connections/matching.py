@@ -215,12 +215,21 @@ class Index:
             # Most keys belong to one record: an int costs far less memory than a list.
             table[key] = pk if found is None else (*found, pk) if isinstance(found, tuple) else (found, pk)
 
-    def candidates(self, values: dict[str, Any], limit: int = 5) -> list[Candidate]:
-        """Records sharing a key with ``values``, best first. Several rules agreeing add a little to the score."""
-        hits: dict[int, list[Rule]] = {}
+    def keys_of(self, values: dict[str, Any]) -> dict[str, str]:
+        """Each usable rule's key for ``values`` (rule name → key; empty keys left out)."""
+        found = {}
         for rule in self.rules:
             key = rule.key(values)
-            found = self.keys[rule.name].get(key) if key else None
+            if key:
+                found[rule.name] = key
+        return found
+
+    def candidates(self, values: dict[str, Any], limit: int = 5, keys: dict[str, str] | None = None) -> list[Candidate]:
+        """Records sharing a key with ``values``, best first. Several rules agreeing add a little to the score."""
+        keys = self.keys_of(values) if keys is None else keys
+        hits: dict[int, list[Rule]] = {}
+        for rule in self.rules:
+            found = self.keys[rule.name].get(keys[rule.name]) if rule.name in keys else None
             if isinstance(found, tuple) and len(found) > COMMON_KEY and not rule.identifies:
                 continue
             for pk in (found,) if isinstance(found, int) else found or ():

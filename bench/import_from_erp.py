@@ -1,0 +1,191 @@
+"""Import from ERP at 100,000 Customers, through a real worker, against a Demo ERP process.
+
+Usage: DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... .venv/bin/python bench/import_from_erp.py
+(without them: a SQLite file under var/ and Redis on 127.0.0.1:6379/13).
+
+Three figures, each end to end (preview queued → plan written → undecided rows decided → import finished):
+1. 100,000 Customers into an empty CRM;
+2. the raw floor: a bulk insert of the same 100,000 companies and links, nothing else;
+3. the same 100,000 Customers matched against 100,000 existing, unlinked companies (link and update).
+The worker runs with the solo pool, so its peak RSS is the work's. Writes bench/results/import_from_erp.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.common import free_port, wait_http
+
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-import.sqlite3'}")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/13")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erpsync_admin.settings")
+CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "100000"))
+# Demo ERP seeds 12 customers in every 20 actors: this many actors hold exactly CUSTOMERS customers.
+SEED_ACTORS = CUSTOMERS // 12 * 20 + CUSTOMERS % 12
+MAPPED = ("NAME", "NUMBER2", "VATNO", "PHONE", "EMAIL", "URL", "POSTALAD1", "POSTALZIP", "POSTALCITY", "COUNTRY")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def reset_peak(pid: int) -> None:
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass  # not allowed here: the peak then covers the whole run
+
+
+def main() -> None:
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection as db
+    from django.db import transaction
+
+    from connections import importing, mapping, services
+    from connections.choices import ImportAction
+    from connections.models import ErpConnection, ErpImport, Link, SyncRun, SyncSettings
+    from connectors import protocol as p
+    from connectors.models import SyncConnector
+    from crm.models import Company, Country
+
+    if db.vendor == "postgresql":
+        call_command("flush", interactive=False, verbosity=0)
+    else:
+        Path(db.settings_dict["NAME"]).unlink(missing_ok=True)
+        db.close()
+    call_command("migrate", verbosity=0)
+
+    work = Path(tempfile.mkdtemp(prefix="erpsync-bench-"))
+    secret = secrets.token_urlsafe(24)
+    (work / "secret").write_text(secret)
+    port = free_port()
+    print(f"seeding Demo ERP with {SEED_ACTORS} actors ({CUSTOMERS} customers) …")
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "connectors.demo", "--port", str(port), "--secret-file", str(work / "secret"),
+         "--data", str(work / "demo.sqlite3"), "--seed-actors", str(SEED_ACTORS)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    worker = None
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/v1/health", seconds=600)
+        connector = SyncConnector(name="Demo ERP", url=url)
+        connector.set_secret(secret)
+        connector.save()
+        config: dict[str, p.Value] = {"client_name": "bench", "api_key": "demo-api-key", "company_number": 1}
+        with services.interactive_client(url, secret) as client:
+            fields = client.get_config_data().data.fields
+        conn = services.save_connection(ErpConnection(name="Demo ERP", connector=connector), fields=fields,
+                                        values=config, grants=[], user=None)  # fmt: skip
+        rows = [mapping.FieldRow(f.key, f.key if f.key in MAPPED else "",
+                                 "erp_to_crm" if f.key == "NUMBER2" else "both" if f.key in MAPPED else "",
+                                 f.key == "NAME", False) for f in conn.erp_fields.filter(actor_type="Customer")]  # fmt: skip
+        mapping.save_field_mapping(conn, "Customer", True, rows, None)
+        countries = {code: Country.objects.get_or_create(code=code, defaults={"name": code})[0].pk
+                     for code in ("SE", "NO", "DK", "FI", "IS")}  # fmt: skip
+        mapping.save_list_mapping(conn, "Customer", "COUNTRY", [(c, c) for c in countries], dict(countries), None)
+        services.set_active(conn, True, None)
+        SyncSettings.objects.update_or_create(pk=1, defaults={"automatic_sync": False})
+        conn.refresh_from_db()
+
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "erpsync_admin", "worker", "--pool=solo", "--without-mingle",
+             "--without-gossip", "--loglevel=WARNING"],
+            cwd=ROOT, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+        def wait(run_id: int | None, what: str) -> SyncRun:
+            deadline = time.monotonic() + 1800
+            while True:
+                run = SyncRun.objects.get(pk=run_id)
+                if run.status not in ("queued", "running"):
+                    assert run.status in ("succeeded", "partially_failed"), (what, run.status, run.error)
+                    return run
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{what} did not finish: is a broker reachable at CELERY_BROKER_URL?")
+                time.sleep(0.1)
+
+        def import_everything(label: str) -> dict[str, float | int]:
+            reset_peak(worker.pid)  # type: ignore[union-attr]
+            started = time.perf_counter()
+            erp_import = importing.start_preview(conn, "Customer", everything=True)
+            wait(erp_import.preview_run_id, f"{label}: preview")
+            previewed = time.perf_counter()
+            erp_import = ErpImport.objects.get(pk=erp_import.pk)
+            summary = importing.summary(erp_import)
+            importing.decide_all(erp_import, ImportAction.CREATE)  # what an admin does with ERP twins here
+            run = wait(importing.start_import(erp_import).pk, f"{label}: import")
+            finished = time.perf_counter()
+            outcomes = importing.summary(erp_import)["outcomes"]
+            figures: dict[str, float | int] = {
+                "seconds": round(finished - started, 1), "preview_seconds": round(previewed - started, 1),
+                "import_seconds": round(finished - previewed, 1), "new": outcomes["new"],
+                "updated": outcomes["updated"], "failed": run.failed, "undecided_in_plan": summary["undecided"],
+                "worker_peak_rss_mb": round(peak_rss_mb(worker.pid)),  # type: ignore[union-attr]
+            }  # fmt: skip
+            print(label, figures)
+            return figures
+
+        wait_http(f"{url}/v1/health")
+        time.sleep(3)  # the worker connects to the broker
+        into_empty = import_everything("into an empty CRM")
+        assert Company.objects.count() == CUSTOMERS and Link.objects.count() == CUSTOMERS
+
+        # The raw floor: the same companies and links, inserted in bulk with nothing decided or read.
+        columns = [f.attname for f in Company._meta.concrete_fields if f.attname != "id"]
+        companies = list(Company.objects.values(*columns))
+        links = list(Link.objects.values("erp_key", "baseline", "erp_last_modified"))
+        Link.objects.all().delete()
+        Company.objects.all().delete()
+        started = time.perf_counter()
+        with transaction.atomic():
+            for start in range(0, len(companies), 1000):
+                created = Company.objects.bulk_create([Company(**values) for values in companies[start : start + 1000]])
+                Link.objects.bulk_create([Link(connection=conn, actor_type="Customer", company=company, **link)
+                                          for company, link in zip(created, links[start : start + 1000], strict=True)])  # fmt: skip
+        raw_floor = time.perf_counter() - started
+        print("raw floor", round(raw_floor, 1))
+
+        # 100,000 actors against 100,000 existing records: the companies stay, their links go.
+        Link.objects.all().delete()
+        matched = import_everything("matched against 100,000 existing")
+        assert Company.objects.count() == CUSTOMERS and Link.objects.count() == CUSTOMERS
+    finally:
+        demo.terminate()
+        if worker is not None:
+            worker.terminate()
+    results = {
+        "database": db.vendor,
+        "customers": CUSTOMERS,
+        "into_empty_crm": into_empty,
+        "target_seconds": 60,
+        "target_worker_rss_mb": 400,
+        "raw_floor_seconds": round(raw_floor, 1),
+        "ratio_to_floor": round(float(into_empty["seconds"]) / raw_floor, 1),
+        "matched_against_existing": matched,
+    }
+    print(json.dumps(results, indent=2))
+    out = ROOT / "bench" / "results" / "import_from_erp.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"written to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
