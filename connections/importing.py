@@ -615,8 +615,8 @@ class _Importer:
             chunk.fail(row, _("The CRM needs a value for %(fields)s.") % {"fields": ", ".join(required)})
             return
         assert planned.index is not None
-        twin = next((c for c in planned.index.candidates(converted)
-                     if c.score >= matching.MATCH_AT and not c.linked_to), None)  # fmt: skip
+        recent = planned.index.candidates(converted) if planned.index.names else []
+        twin = next((c for c in recent if c.score >= matching.MATCH_AT and not c.linked_to), None)
         if twin is not None:
             chunk.fail(row, _("%(record)s was added to the CRM after the preview and looks the same (%(why)s); "
                               "link it instead, or prepare a new preview.")

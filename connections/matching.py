@@ -42,6 +42,8 @@ FREE_MAIL = frozenset({
     "web.de", "telia.com",
 })
 # fmt: on
+NOT_WORD, NOT_CODE, NOT_DIGIT = re.compile(r"[^\w]+"), re.compile(r"[^0-9A-Z]"), re.compile(r"\D")
+A_S, SCHEME = re.compile(r"\ba\s*/\s*s\b", re.IGNORECASE), re.compile(r"^[a-z]+://")
 
 
 def plain(text: Any) -> str:
@@ -50,19 +52,19 @@ def plain(text: Any) -> str:
         return ""
     decomposed = unicodedata.normalize("NFKD", str(text).casefold().replace("ø", "o").replace("æ", "ae"))
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(re.sub(r"[^\w]+", " ", stripped.replace("&", " and ")).split())
+    return " ".join(NOT_WORD.sub(" ", stripped.replace("&", " and ")).split())
 
 
 def company_name(text: Any) -> str:
     """A company name without its form or punctuation: "Granbygg AB", "GRANBYGG, A/S" → "granbygg"."""
-    text = re.sub(r"\ba\s*/\s*s\b", "as", str(text or ""), flags=re.IGNORECASE)
+    text = A_S.sub("as", str(text or ""))
     words = [word for word in plain(text).split() if word not in COMPANY_FORMS]
     return " ".join(words) or plain(text)
 
 
 def code(text: Any) -> str:
     """Letters and digits only, upper case: VAT and customer numbers as people type them differently."""
-    return re.sub(r"[^0-9A-Z]", "", str(text or "").upper())
+    return NOT_CODE.sub("", str(text or "").upper())
 
 
 def email(text: Any) -> str:
@@ -73,17 +75,14 @@ def email(text: Any) -> str:
 def domain(text: Any) -> str:
     """The organisation's domain from an e-mail address or a web address; "" for free mail services."""
     value = str(text or "").strip().lower()
-    if "@" in value:
-        value = value.rsplit("@", 1)[1]
-    else:
-        value = re.sub(r"^[a-z]+://", "", value).split("/", 1)[0].split(":", 1)[0]
+    value = value.rsplit("@", 1)[1] if "@" in value else SCHEME.sub("", value).split("/", 1)[0].split(":", 1)[0]
     value = value.removeprefix("www.")
     return "" if not value or "." not in value or value in FREE_MAIL else value
 
 
 def digits(text: Any, last: int = 9) -> str:
     """The last digits of a phone number, so that +46 70 … and 070 … compare equal."""
-    found = re.sub(r"\D", "", str(text or ""))
+    found = NOT_DIGIT.sub("", str(text or ""))
     return found[-last:] if len(found) >= 7 else ""
 
 
@@ -199,6 +198,7 @@ class Index:
         self.rules = rules
         self.linked = linked
         self.names: dict[int, str] = {}
+        self.reasons = {rule.name: str(rule.reason) for rule in rules}  # in the language active now
         self.keys: dict[str, dict[str, int | tuple[int, ...]]] = {rule.name: {} for rule in rules}
         columns = COLUMNS[model]
         for row in records.values_list("pk", *columns).iterator(chunk_size=5000):
@@ -239,7 +239,7 @@ class Index:
             best = max(rule.score for rule in rules)
             score = min(100, best + 5 * (len(rules) - 1))
             found_candidates.append(Candidate(pk, self.names.get(pk, str(pk)), score,
-                                              [str(rule.reason) for rule in rules], self.linked.get(pk, ""),
+                                              [self.reasons[rule.name] for rule in rules], self.linked.get(pk, ""),
                                               any(rule.identifies for rule in rules)))  # fmt: skip
         found_candidates.sort(key=lambda c: (-c.score, c.id))
         return found_candidates[:limit]
