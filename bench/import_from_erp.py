@@ -12,6 +12,7 @@ The worker runs with the solo pool, so its peak RSS is the work's. Writes bench/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -43,10 +44,8 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def reset_peak(pid: int) -> None:
-    try:
+    with contextlib.suppress(OSError):  # not allowed here: the peak then covers the whole run
         Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        pass  # not allowed here: the peak then covers the whole run
 
 
 def main() -> None:
@@ -58,6 +57,7 @@ def main() -> None:
     from django.db import transaction
 
     from connections import importing, mapping, services
+    from connections.bulk import insert_rows
     from connections.choices import ImportAction
     from connections.models import ErpConnection, ErpImport, Link, SyncRun, SyncSettings
     from connectors import protocol as p
@@ -113,7 +113,7 @@ def main() -> None:
         def wait(run_id: int | None, what: str) -> SyncRun:
             deadline = time.monotonic() + 1800
             while True:
-                run = SyncRun.objects.get(pk=run_id)
+                run = SyncRun.objects.get(pk=run_id or 0)
                 if run.status not in ("queued", "running"):
                     assert run.status in ("succeeded", "partially_failed"), (what, run.status, run.error)
                     return run
@@ -122,7 +122,8 @@ def main() -> None:
                 time.sleep(0.1)
 
         def import_everything(label: str) -> dict[str, float | int]:
-            reset_peak(worker.pid)  # type: ignore[union-attr]
+            assert worker is not None
+            reset_peak(worker.pid)
             started = time.perf_counter()
             erp_import = importing.start_preview(conn, "Customer", everything=True)
             wait(erp_import.preview_run_id, f"{label}: preview")
@@ -137,7 +138,7 @@ def main() -> None:
                 "seconds": round(finished - started, 1), "preview_seconds": round(previewed - started, 1),
                 "import_seconds": round(finished - previewed, 1), "new": outcomes["new"],
                 "updated": outcomes["updated"], "failed": run.failed, "undecided_in_plan": summary["undecided"],
-                "worker_peak_rss_mb": round(peak_rss_mb(worker.pid)),  # type: ignore[union-attr]
+                "worker_peak_rss_mb": round(peak_rss_mb(worker.pid)),
             }  # fmt: skip
             print(label, figures)
             return figures
@@ -154,11 +155,12 @@ def main() -> None:
         Link.objects.all().delete()
         Company.objects.all().delete()
         started = time.perf_counter()
-        with transaction.atomic():
+        with transaction.atomic():  # the fastest insert this database has (COPY on PostgreSQL), as the import uses
             for start in range(0, len(companies), 1000):
-                created = Company.objects.bulk_create([Company(**values) for values in companies[start : start + 1000]])
-                Link.objects.bulk_create([Link(connection=conn, actor_type="Customer", company=company, **link)
-                                          for company, link in zip(created, links[start : start + 1000], strict=True)])  # fmt: skip
+                created = [Company(**values) for values in companies[start : start + 1000]]
+                insert_rows(Company, created)
+                insert_rows(Link, [Link(connection=conn, actor_type="Customer", company=company, **link)
+                                   for company, link in zip(created, links[start : start + 1000], strict=True)])  # fmt: skip
         raw_floor = time.perf_counter() - started
         print("raw floor", round(raw_floor, 1))
 

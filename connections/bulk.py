@@ -48,3 +48,37 @@ def update_rows(model: type[models.Model], objects: Sequence[models.Model], fiel
             cursor.execute(sql, params)
             updated += cursor.rowcount
     return updated
+
+
+def insert_rows(model: type[models.Model], objects: Sequence[models.Model], batch_size: int = 1000) -> None:
+    """Insert ``objects`` and set their primary keys, as ``bulk_create`` does.
+
+    On PostgreSQL the rows go through COPY, with their ids taken from the table's sequence first: at
+    thousands of rows, building and quoting one INSERT's parameters in Python costs several times more
+    than the database's work. Elsewhere this is ``bulk_create``.
+    """
+    if not objects:
+        return
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objects, batch_size=batch_size)
+        return
+    meta = model._meta
+    fields: list[Any] = list(meta.concrete_fields)
+    primary: Any = meta.pk
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, primary.column, len(objects)],
+        )
+        for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
+            obj.pk = pk
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for obj in objects:
+                copy.write_row([f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+    for obj in objects:
+        obj._state.adding = False
+        obj._state.db = alias

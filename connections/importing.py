@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from connectors import protocol as p
 
 from . import jobs, matching
-from .bulk import update_rows
+from .bulk import insert_rows, update_rows
 from .choices import Direction, ImportAction, ImportOutcome, LinkStatus, LogOutcome, MatchKind, RunKind
 from .mapping import CRM_MODEL
 from .models import ErpConnection, ErpImport, ImportRow, Link, SyncLogEntry, SyncRun, SyncSettings
@@ -364,7 +364,7 @@ class _Planner:
         existing = set(self.erp_import.rows.filter(erp_key__in=[r.erp_key for r in unique])
                        .values_list("actor_type", "erp_key"))  # fmt: skip
         unique = [row for row in unique if (row.actor_type, row.erp_key) not in existing]
-        ImportRow.objects.bulk_create(unique, batch_size=CHUNK)
+        insert_rows(ImportRow, unique)
         self.done += len(rows)
         SyncRun.objects.filter(pk=self.run.pk).update(done=self.done, total=max(total, self.done))
         if self.progress:
@@ -535,6 +535,9 @@ class _Importer:
         self.erp_import.rows.filter(outcome=ImportOutcome.PENDING, included=True, action=ImportAction.SKIP).update(
             outcome=ImportOutcome.SKIPPED
         )
+        # A run started again after its worker stopped goes on with the rows not yet done: chunks already
+        # written kept their outcomes, so the progress counts what is left.
+        SyncRun.objects.filter(pk=self.run.pk).update(total=self.total)
         for level in (0, 1):
             last = 0
             while True:
@@ -663,7 +666,7 @@ class _Importer:
         links, entries = [], []
         if chunk.new:
             model = type(chunk.new[0][1])
-            model._default_manager.bulk_create([record for _row, record, _b in chunk.new], batch_size=CHUNK)
+            insert_rows(model, [record for _row, record, _b in chunk.new])
             planned = self.type(chunk.new[0][0].actor_type)
             for row, record, baseline in chunk.new:
                 links.append(self.link(planned, row, record, baseline, now))
@@ -683,11 +686,11 @@ class _Importer:
                 entries.extend(changes)
                 row.outcome = ImportOutcome.UPDATED
             update_rows(planned.model, changed, sorted(columns))
-        created = Link.objects.bulk_create(links, batch_size=CHUNK)
-        by_key = {link.erp_key: link for link in created}
+        insert_rows(Link, links)
+        by_key = {link.erp_key: link for link in links}
         for entry in entries:
             entry.link = by_key.get(entry.erp_key)
-        SyncLogEntry.objects.bulk_create(entries, batch_size=CHUNK)
+        insert_rows(SyncLogEntry, entries)
         # Outcomes, one UPDATE per (outcome, error): rows that fail usually fail for the same reason.
         by_outcome: dict[tuple[str, str], list[int]] = defaultdict(list)
         for row in (*[n[0] for n in chunk.new], *[u[0] for u in chunk.updated], *chunk.skipped, *chunk.failed):

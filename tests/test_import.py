@@ -298,3 +298,40 @@ def test_the_command_previews_imports_and_reports(empty_demo: RunningConnector, 
     with pytest.raises(CommandError, match="Not a searchable field: PHONE"):
         call_command("import_from_erp", "--connection", str(import_connection.pk), "--actor-type", "Customer",
                      "--where", "PHONE", "contains", "1")  # fmt: skip
+
+
+def test_an_import_whose_worker_stopped_resumes_without_duplicates(
+    empty_demo: RunningConnector, import_connection: ErpConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from connections import tasks
+
+    for number in range(5):
+        customer(empty_demo, import_connection, NAME=f"Del {number} AB")
+    erp_import = preview(import_connection)
+    monkeypatch.setattr(importing, "CHUNK", 2)
+    original, calls = importing._Importer.write, list[int]()
+
+    def stop_after_first_chunk(self: Any, chunk: Any) -> None:
+        if calls:
+            raise KeyboardInterrupt  # the worker stops between two chunks, as a SIGKILL would leave it
+        calls.append(1)
+        original(self, chunk)
+
+    monkeypatch.setattr(importing._Importer, "write", stop_after_first_chunk)
+    queued = importing.start_import(erp_import)
+    with pytest.raises(KeyboardInterrupt):
+        run_sync.apply(kwargs={"run_id": queued.pk}, throw=True)
+    queued.refresh_from_db()
+    assert queued.status == RunStatus.RUNNING and Company.objects.count() == 2
+
+    monkeypatch.setattr(importing._Importer, "write", original)
+    assert jobs.sweep_stuck_runs(timezone.now() + timedelta(hours=1)) == [queued.pk]
+    finished = run(queued)
+    assert (finished.status, finished.total, finished.done, finished.attempts) == (RunStatus.SUCCEEDED, 3, 3, 2)
+    assert Company.objects.count() == 5 and Link.objects.count() == 5
+    assert set(erp_import.rows.values_list("outcome", flat=True)) == {ImportOutcome.NEW}
+    assert tasks.claim(queued.pk) is False  # a late duplicate delivery does nothing

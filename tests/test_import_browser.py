@@ -21,10 +21,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_admin_imports_customers_reviews_the_plan_and_retries_what_failed(
-    worker: Any,
-    admin_page: Any,
+    worker: Any,  # noqa: F811
+    admin_page: Any,  # noqa: F811
     empty_demo: RunningConnector,
-    import_connection: ErpConnection,  # noqa: F811
+    import_connection: ErpConnection,
 ) -> None:
     page = admin_page
     existing = Company.objects.create(name="Granbygg Aktiebolag", vat_no="SE556000111101", phone="+46 8 1")
