@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import free_port
+from bench.common import free_port, write_results
 from connectors import protocol as p
 from connectors.client import ConnectorClient, ConnectorError
 from connectors.demo.store import fold
@@ -162,10 +162,7 @@ def main() -> None:
         f"ratio {get['overhead_ratio']}x; target p50 <= 150 ms)"
     )
     print(f"Demo ERP memory (RSS):        {memory:.0f} MB at {args.actors} actors (target <= 200 MB)")
-    out = ROOT / "bench" / "results" / "connector_protocol.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written to {out.relative_to(ROOT)}")
+    write_results("connector_protocol", results)
 
 
 if __name__ == "__main__":

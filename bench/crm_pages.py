@@ -8,7 +8,6 @@ writes them to bench/results/crm_pages.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -17,6 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import write_results
+
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erpsync_admin.settings")
@@ -83,10 +84,7 @@ def main() -> None:
         "requests_per_page": args.requests,
         "pages": results,
     }
-    out = ROOT / "bench" / "results" / "crm_pages.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"written to {out.relative_to(ROOT)}")
+    write_results("crm_pages", summary)
 
 
 if __name__ == "__main__":

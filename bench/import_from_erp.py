@@ -15,16 +15,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import free_port, wait_http
+from bench.common import demo_erp_connection, fresh_database, write_results
 
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-import.sqlite3'}")
@@ -52,47 +50,20 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.core.management import call_command
     from django.db import connection as db
     from django.db import transaction
 
     from connections import importing, mapping, services
     from connections.bulk import insert_rows
     from connections.choices import ImportAction
-    from connections.models import ErpConnection, ErpImport, Link, SyncRun, SyncSettings
-    from connectors import protocol as p
-    from connectors.models import SyncConnector
+    from connections.models import ErpImport, Link, SyncRun, SyncSettings
     from crm.models import Company, Country
 
-    if db.vendor == "postgresql":
-        call_command("flush", interactive=False, verbosity=0)
-    else:
-        Path(db.settings_dict["NAME"]).unlink(missing_ok=True)
-        db.close()
-    call_command("migrate", verbosity=0)
-
-    work = Path(tempfile.mkdtemp(prefix="erpsync-bench-"))
-    secret = secrets.token_urlsafe(24)
-    (work / "secret").write_text(secret)
-    port = free_port()
+    fresh_database()
     print(f"seeding Demo ERP with {SEED_ACTORS} actors ({CUSTOMERS} customers) …")
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "connectors.demo", "--port", str(port), "--secret-file", str(work / "secret"),
-         "--data", str(work / "demo.sqlite3"), "--seed-actors", str(SEED_ACTORS)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    demo, conn = demo_erp_connection(SEED_ACTORS)
     worker = None
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/v1/health", seconds=600)
-        connector = SyncConnector(name="Demo ERP", url=url)
-        connector.set_secret(secret)
-        connector.save()
-        config: dict[str, p.Value] = {"client_name": "bench", "api_key": "demo-api-key", "company_number": 1}
-        with services.interactive_client(url, secret) as client:
-            fields = client.get_config_data().data.fields
-        conn = services.save_connection(ErpConnection(name="Demo ERP", connector=connector), fields=fields,
-                                        values=config, grants=[], user=None)  # fmt: skip
         rows = [mapping.FieldRow(f.key, f.key if f.key in MAPPED else "",
                                  "erp_to_crm" if f.key == "NUMBER2" else "both" if f.key in MAPPED else "",
                                  f.key == "NAME", False) for f in conn.erp_fields.filter(actor_type="Customer")]  # fmt: skip
@@ -143,7 +114,6 @@ def main() -> None:
             print(label, figures)
             return figures
 
-        wait_http(f"{url}/v1/health")
         time.sleep(3)  # the worker connects to the broker
         into_empty = import_everything("into an empty CRM")
         assert Company.objects.count() == CUSTOMERS and Link.objects.count() == CUSTOMERS
@@ -166,7 +136,7 @@ def main() -> None:
 
         # 100,000 actors against 100,000 existing records: the companies stay, their links go.
         Link.objects.all().delete()
-        matched = import_everything("matched against 100,000 existing")
+        matched = import_everything(f"matched against {CUSTOMERS:,} existing")
         assert Company.objects.count() == CUSTOMERS and Link.objects.count() == CUSTOMERS
     finally:
         demo.terminate()
@@ -183,10 +153,7 @@ def main() -> None:
         "matched_against_existing": matched,
     }
     print(json.dumps(results, indent=2))
-    out = ROOT / "bench" / "results" / "import_from_erp.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written to {out.relative_to(ROOT)}")
+    write_results("import_from_erp", results)
 
 
 if __name__ == "__main__":

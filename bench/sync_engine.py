@@ -8,20 +8,17 @@ writes bench/results/sync_engine.json.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
-import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import free_port, wait_http
+from bench.common import demo_erp_connection, fresh_database, write_results
 
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-sync.sqlite3'}")
@@ -34,44 +31,18 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.core.management import call_command
     from django.db import connection as db
     from django.utils import timezone
 
     from connections import mapping, services, tasks
     from connections.models import ErpConnection, Link, SyncRun, SyncSettings
     from connectors import protocol as p
-    from connectors.models import SyncConnector
     from crm.models import Company, Country
 
-    if db.vendor == "postgresql":
-        call_command("flush", interactive=False, verbosity=0)
-    else:
-        Path(db.settings_dict["NAME"]).unlink(missing_ok=True)
-        db.close()
-    call_command("migrate", verbosity=0)
-
-    work = Path(tempfile.mkdtemp(prefix="erpsync-bench-"))
-    secret = secrets.token_urlsafe(24)
-    (work / "secret").write_text(secret)
-    port = free_port()
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "connectors.demo", "--port", str(port), "--secret-file", str(work / "secret"),
-         "--data", str(work / "demo.sqlite3"), "--seed-actors", str(int(LINKS / 0.6) + 100)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    fresh_database()
+    demo, conn = demo_erp_connection(int(LINKS / 0.6) + 100)
     worker = None
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/v1/health")
-        connector = SyncConnector(name="Demo ERP", url=url)
-        connector.set_secret(secret)
-        connector.save()
-        config: dict[str, p.Value] = {"client_name": "bench", "api_key": "demo-api-key", "company_number": 1}
-        with services.interactive_client(url, secret) as client:
-            fields = client.get_config_data().data.fields
-        conn = services.save_connection(ErpConnection(name="Demo ERP", connector=connector), fields=fields,
-                                        values=config, grants=[], user=None)  # fmt: skip
         wanted = {"NAME": ("NAME", "both"), "PHONE": ("PHONE", "both"), "EMAIL": ("EMAIL", "erp_to_crm"),
                   "COUNTRY": ("COUNTRY", "erp_to_crm")}  # fmt: skip
         rows = [mapping.FieldRow(f.key, *wanted.get(f.key, ("", "")), False, False)
@@ -162,10 +133,7 @@ def main() -> None:
     }
     for key, value in results.items():
         print(f"{key:40} {value}")
-    out = ROOT / "bench" / "results" / "sync_engine.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written to {out.relative_to(ROOT)}")
+    write_results("sync_engine", results)
 
 
 if __name__ == "__main__":
