@@ -95,7 +95,9 @@ def start_preview(connection: ErpConnection, actor_type: str, *, keys: list[str]
             connection=connection, actor_type=actor_type, everything=everything, keys=[] if everything else keys,
             description=description[:500], language=language, created_by=who,
         )  # fmt: skip
-        erp_import.preview_run = _new_run(connection, RunKind.IMPORT_PREVIEW, who, 0 if everything else len(keys), send)
+        erp_import.preview_run = jobs.new_bulk_run(
+            connection, RunKind.IMPORT_PREVIEW, user=who, total=0 if everything else len(keys), send_task=send
+        )
         erp_import.save(update_fields=["preview_run"])
     return erp_import
 
@@ -105,21 +107,6 @@ def prepare_again(erp_import: ErpImport, user: Any, language: str) -> ErpImport:
     return start_preview(erp_import.connection, erp_import.actor_type, keys=erp_import.keys,
                          everything=erp_import.everything, description=erp_import.description, user=user,
                          language=language)  # fmt: skip
-
-
-def _new_run(connection: ErpConnection, kind: str, user: Any, total: int, send: bool) -> SyncRun:
-    """The run row, inside the caller's transaction; its task is sent once that commits."""
-    try:
-        with transaction.atomic():
-            run = SyncRun.objects.create(connection=connection, kind=kind, total=total, created_by=user)
-    except IntegrityError:
-        raise jobs.AlreadyRunning(
-            _("%(name)s is already running an import or a bulk sync; try again when it has finished.")
-            % {"name": connection}
-        ) from None
-    if send:
-        transaction.on_commit(lambda: jobs.send([run.pk]))
-    return run
 
 
 def summary(erp_import: ErpImport) -> dict[str, Any]:
@@ -219,11 +206,12 @@ def start_import(erp_import: ErpImport, user: Any = None, *, retry: bool = False
             )
         if not to_import(erp_import).exists():
             raise ImportRefused(_("No row is ticked for import."))
-    who = user if getattr(user, "is_authenticated", False) else None
     with transaction.atomic():
         if retry:
             erp_import.rows.filter(outcome=ImportOutcome.FAILED).update(outcome=ImportOutcome.PENDING, error="")
-        run = _new_run(connection, RunKind.IMPORT, who, to_import(erp_import).count(), send)
+        run = jobs.new_bulk_run(
+            connection, RunKind.IMPORT, user=user, total=to_import(erp_import).count(), send_task=send
+        )
         erp_import.import_run = run
         erp_import.save(update_fields=["import_run"])
     return run
@@ -242,6 +230,14 @@ def perform(run: SyncRun, progress: Progress | None = None) -> Counts:
         if refusal:
             raise SyncRefused(refusal)
         return execute(erp_import, run, progress)
+
+
+@dataclass
+class _Values:
+    canonical: dict[str, Any] = field(default_factory=dict)  # ERP field key → canonical value: the baseline
+    columns: dict[str, Any] = field(default_factory=dict)  # model column → the value to set
+    matchable: dict[str, Any] = field(default_factory=dict)  # CRM attribute → canonical value: what rules read
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -275,19 +271,20 @@ class _Type:
         self.index = matching.Index(self.model, rules, records, linked)
         return self.index
 
-    def crm_values(self, values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-        """The ERP values as the CRM columns would hold them (canonical), and the problems converting them."""
-        converted: dict[str, Any] = {}
-        problems = []
+    def convert(self, values: dict[str, Any]) -> _Values:
+        """One actor's ERP values converted once, for matching, for the baseline and for the CRM record."""
+        converted = _Values()
         for key, converter in self.converters.items():
             try:
                 canonical = converter.from_erp(values.get(key))
-                converter.to_crm_value(canonical)
+                column = converter.to_crm_value(canonical)
             except FieldError as error:
-                problems.append(f"{converter.erp.label}: {error}")
+                converted.problems.append(f"{converter.erp.label}: {error}")
                 continue
-            converted[converter.attribute] = canonical
-        return converted, problems
+            converted.canonical[key] = canonical
+            converted.columns[converter.column] = column
+            converted.matchable[converter.attribute] = canonical
+        return converted
 
     def missing_required(self, converted: dict[str, Any]) -> list[str]:
         """Labels of the CRM fields a new record must have that these values leave empty."""
@@ -391,7 +388,8 @@ class _Planner:
              companies: dict[tuple[str, str], int]) -> ImportRow:  # fmt: skip
         assert actor.key is not None and planned.index is not None
         values = {key: actor.values.get(key) for key in planned.converters}
-        converted, problems = planned.crm_values(values)
+        converted_values = planned.convert(values)
+        converted, problems = converted_values.matchable, converted_values.problems
         row = ImportRow(
             erp_import=self.erp_import, level=level, actor_type=planned.actor_type, erp_key=actor.key,
             name=(matching.label(planned.model, converted) or actor.key)[:200],
@@ -582,9 +580,9 @@ class _Importer:
                 row.outcome, row.error = ImportOutcome.SKIPPED, _("Already linked.")
                 chunk.skipped.append(row)
                 continue
-            converted, problems = planned.crm_values(row.values)
-            if problems:
-                chunk.fail(row, " ".join(problems))
+            converted = planned.convert(row.values)
+            if converted.problems:
+                chunk.fail(row, " ".join(converted.problems))
                 continue
             company_id = None
             if planned.actor_type in HAS_COMPANY:
@@ -593,7 +591,7 @@ class _Importer:
                     chunk.fail(row, _("Its company, %(actor)s, is not in the CRM: import or link it, then retry.")
                                % {"actor": f"{row.parent_actor_type} {row.parent_key}"})  # fmt: skip
                     continue
-                converted["company_id"] = company_id
+                converted.matchable["company_id"] = converted.columns["company_id"] = company_id
             if row.action == ImportAction.CREATE:
                 self.create(planned, row, converted, chunk)
             else:
@@ -603,7 +601,7 @@ class _Importer:
                 elif target.pk in taken:
                     chunk.fail(row, _("%(record)s is already linked to another actor.") % {"record": target})
                 else:
-                    self.update(planned, row, target, chunk)
+                    self.update(planned, row, converted, target, chunk)
         return chunk
 
     def companies(self, rows: list[ImportRow]) -> dict[tuple[str, str], int]:
@@ -612,47 +610,39 @@ class _Importer:
             parents |= Q(actor_type=row.parent_actor_type, erp_key=row.parent_key)
         return _companies(self.connection, parents)
 
-    def create(self, planned: _Type, row: ImportRow, converted: dict[str, Any], chunk: _Chunk) -> None:
-        required = planned.missing_required(converted)
+    def create(self, planned: _Type, row: ImportRow, converted: _Values, chunk: _Chunk) -> None:
+        required = planned.missing_required(converted.matchable)
         if required:
             chunk.fail(row, _("The CRM needs a value for %(fields)s.") % {"fields": ", ".join(required)})
             return
         assert planned.index is not None
-        recent = planned.index.candidates(converted) if planned.index.names else []
+        recent = planned.index.candidates(converted.matchable) if planned.index.names else []
         twin = next((c for c in recent if c.score >= matching.MATCH_AT and not c.linked_to), None)
         if twin is not None:
             chunk.fail(row, _("%(record)s was added to the CRM after the preview and looks the same (%(why)s); "
                               "link it instead, or prepare a new preview.")
                        % {"record": twin.name, "why": ", ".join(twin.reasons)})  # fmt: skip
             return
-        record = planned.model(company_id=converted["company_id"]) if "company_id" in converted else planned.model()
-        baseline = {}
-        for key, converter in planned.converters.items():
-            canonical = converter.from_erp(row.values.get(key))
-            setattr(record, converter.column, converter.to_crm_value(canonical))
-            baseline[key] = canonical
-        chunk.new.append((row, record, baseline))
+        chunk.new.append((row, planned.model(**converted.columns), converted.canonical))
 
-    def update(self, planned: _Type, row: ImportRow, record: models.Model, chunk: _Chunk) -> None:
+    def update(self, planned: _Type, row: ImportRow, converted: _Values, record: models.Model, chunk: _Chunk) -> None:
         """Link an existing record: ERP values win where the direction lets them, without blanking CRM values
         of two-way fields. The baseline is the ERP's value, so a CRM-owned value that differs is sent to the
         ERP by the next sync, as the direction says."""
-        baseline: dict[str, Any] = {}
         entries = []
         for key, converter in planned.converters.items():
-            erp = converter.from_erp(row.values.get(key))
+            erp = converted.canonical[key]
             try:
                 crm = converter.from_crm(record)
             except FieldError:
                 crm = None
-            baseline[key] = erp
             direction = converter.erp.direction
             if crm == erp or direction == Direction.CRM_TO_ERP or (direction == Direction.BOTH and erp is None):
                 continue
-            setattr(record, converter.column, converter.to_crm_value(erp))
+            setattr(record, converter.column, converted.columns[converter.column])
             entries.append(self.entry(planned, row, key, converter.erp.crm_field, crm, erp,
                                       _("imported from %(erp)s") % {"erp": self.connection.name}))  # fmt: skip
-        chunk.updated.append((row, record, baseline, entries))
+        chunk.updated.append((row, record, converted.canonical, entries))
 
     def entry(self, planned: _Type, row: ImportRow, key: str, crm_field: str, old: Any, new: Any,
               reason: str) -> SyncLogEntry:  # fmt: skip

@@ -28,16 +28,26 @@ def queue_bulk(connection: ErpConnection, kind: str, user: Any = None, keep_non_
     refusal = sync_refusal(connection)
     if refusal:
         raise SyncRefused(refusal)
+    return new_bulk_run(connection, kind, user=user, total=connection.links.count(), keep_non_blank=keep_non_blank)
+
+
+def new_bulk_run(connection: ErpConnection, kind: str, *, user: Any = None, total: int = 0,
+                 keep_non_blank: bool = False, send_task: bool = True) -> SyncRun:  # fmt: skip
+    """The run row of a bulk job (Sync all, Resync, an import's preview or import); its task is sent once the
+    caller's transaction commits, unless ``send_task`` is false (the caller runs it). Refused while another
+    bulk run of the connection is queued or running: the database's partial unique index decides."""
+    who = user if getattr(user, "is_authenticated", False) else None
     try:
         with transaction.atomic():
-            run = SyncRun.objects.create(connection=connection, kind=kind, keep_non_blank=keep_non_blank,
-                                         total=connection.links.count(),
-                                         created_by=user if getattr(user, "is_authenticated", False) else None)  # fmt: skip
-            transaction.on_commit(lambda: send([run.pk]))
+            run = SyncRun.objects.create(connection=connection, kind=kind, total=total, keep_non_blank=keep_non_blank,
+                                         created_by=who)  # fmt: skip
     except IntegrityError:
         raise AlreadyRunning(
-            _("A bulk sync of %(name)s is already queued or running.") % {"name": connection}
+            _("%(name)s is already running an import or a bulk sync; try again when it has finished.")
+            % {"name": connection}
         ) from None
+    if send_task:
+        transaction.on_commit(lambda: send([run.pk]))
     return run
 
 

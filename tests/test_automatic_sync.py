@@ -107,7 +107,7 @@ def test_sync_all_and_resync_from_the_connection_page(demo_connector: RunningCon
     page = client.post(url, {"kind": "resync", "keep_non_blank": "on"}, follow=True).content.decode()
     assert "Resync from CRM of Demo ERP – Sweden is queued." in page
     again = client.post(url, {"kind": "sync_all"}, follow=True).content.decode()
-    assert "A bulk sync of Demo ERP – Sweden is already queued or running." in again
+    assert "Demo ERP – Sweden is already running an import or a bulk sync; try again when it has finished." in again
     resync = run(SyncRun.objects.get(kind="resync").pk)
     assert resync.status == "succeeded"
     assert erp_values(demo_connector, connection, actor.key or "")["PHONE"] == "+46 ERP"  # blank did not overwrite
