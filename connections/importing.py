@@ -193,7 +193,8 @@ def start_import(erp_import: ErpImport, user: Any = None, *, retry: bool = False
     if retry:
         if phase != "finished":
             raise ImportRefused(_("Only a finished import can be retried."))
-        if not erp_import.rows.filter(outcome=ImportOutcome.FAILED).exists():
+        # The failed rows, and those a run that failed as a whole (automatic sync was on) never reached.
+        if not (erp_import.rows.filter(outcome=ImportOutcome.FAILED).exists() or to_import(erp_import).exists()):
             raise ImportRefused(_("No row failed: there is nothing to retry."))
     elif phase != "ready":
         raise ImportRefused(_("This plan has already been imported; prepare a new preview to import again."))

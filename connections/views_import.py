@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views import View
@@ -37,9 +37,12 @@ class ImportStartView(AdminRequired, View):
         if connection is None:
             return render(request, "connections/import_start.html", context)
         types = importing.eligible_actor_types(connection)
-        actor_type = request.GET.get("actor_type") or (types[0] if types else "")
-        if actor_type and actor_type not in types:
-            raise Http404
+        actor_type = request.GET.get("actor_type") or ""
+        if actor_type not in types:
+            if actor_type:  # a link from before the mapping changed
+                messages.warning(request, _("%(type)s cannot be imported from %(name)s: its sync is off, or no "
+                                            "field is mapped or searchable.") % {"type": actor_type, "name": connection})  # fmt: skip
+            actor_type = types[0] if types else ""
         context.update(connection=connection, actor_types=types, actor_type=actor_type)
         if not actor_type:
             return render(request, "connections/import_start.html", context)
@@ -57,7 +60,8 @@ class ImportStartView(AdminRequired, View):
         return render(request, "connections/import_start.html", context)
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        connection = get_object_or_404(_connections(), pk=request.POST.get("connection") or 0)
+        raw = request.POST.get("connection", "")
+        connection = get_object_or_404(_connections(), pk=int(raw) if raw.isdigit() else 0)
         everything = request.POST.get("scope") == "all"
         try:
             erp_import = importing.start_preview(
@@ -203,8 +207,11 @@ class ImportActionView(AdminRequired, View):
                 again = importing.prepare_again(erp_import, request.user, self.language)
                 return redirect(again)
             elif action in ("include", "exclude", ImportAction.CREATE, ImportAction.SKIP):
-                changed = importing.decide_all(erp_import, action, request.POST.get("kind", ""))
+                kind = request.POST.get("kind", "")
+                changed = importing.decide_all(erp_import, action, kind)
                 messages.success(request, _("%(n)s rows changed.") % {"n": changed})
+                if kind in MatchKind.values:  # back to the rows that were shown
+                    return redirect(f"{erp_import.get_absolute_url()}?{urlencode({'kind': kind})}")
             else:
                 messages.error(request, _("Unknown action."))
         except (importing.ImportRefused, jobs.AlreadyRunning) as refusal:

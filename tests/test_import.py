@@ -216,6 +216,11 @@ def test_the_worker_refuses_an_import_when_automatic_sync_was_turned_on_after_it
     finished = run(queued)
     assert finished.status == RunStatus.FAILED and "Automatic sync is on" in finished.error
     assert not Company.objects.exists()
+    # Once automatic sync is off again, the rows the failed run never reached are imported.
+    SyncSettings.objects.filter(pk=1).update(automatic_sync=False)
+    erp_import.refresh_from_db()
+    assert run(importing.start_import(erp_import, retry=True)).status == RunStatus.SUCCEEDED
+    assert list(Company.objects.values_list("name", flat=True)) == ["Ett AB"]
 
 
 def test_persons_bring_their_company_along_and_fail_without_it(

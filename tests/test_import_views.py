@@ -91,3 +91,24 @@ def test_the_page_says_why_nothing_can_be_imported(as_user: Any, admin_user: Any
         START, {"connection": import_connection.pk, "actor_type": "Customer", "scope": "all"}, follow=True
     )
     assert b"Customer cannot be imported" in refused.content and not ErpImport.objects.exists()
+
+
+def test_bad_requests_get_an_answer_not_an_error(as_user: Any, admin_user: Any, empty_demo: RunningConnector,
+                                                 import_connection: ErpConnection) -> None:  # fmt: skip
+    browser = as_user(admin_user)
+    assert browser.post(START, {"connection": "abc", "actor_type": "Customer", "scope": "all"}).status_code == 404
+    stale = browser.get(START, {"connection": import_connection.pk, "actor_type": "Project"})
+    assert stale.status_code == 200 and b"Project cannot be imported" in stale.content
+    assert b"Search Customer actors" in stale.content  # the type that can be imported is offered instead
+
+    for name in ("Ett AB", "Två AB"):
+        customer(empty_demo, import_connection, NAME=name)
+    browser.post(START, {"connection": import_connection.pk, "actor_type": "Customer", "scope": "all"})
+    erp_import = ErpImport.objects.get()
+    run(erp_import.preview_run)
+    action = reverse("connections:import-action", args=[erp_import.pk])
+    response = browser.post(action, {"action": "exclude", "kind": "new"})
+    assert response["Location"].endswith("?kind=new")
+    assert not erp_import.rows.filter(included=True).exists()
+    page = browser.get(erp_import.get_absolute_url(), {"kind": "new"})
+    assert b"Import 0 rows" in page.content and b"Tick every row of this kind" in page.content
