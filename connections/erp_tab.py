@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
+from connectors import hosts
 from connectors import protocol as p
 from connectors.client import ConnectorClient, ConnectorError, Timeouts
 from crm import tabs
@@ -88,6 +89,9 @@ _tab_clients_lock = threading.Lock()
 
 
 def _tab_client(url: str, secret: str, language: str, limit: float) -> ConnectorClient:
+    refusing = hosts.refusing_client(url, language)  # a URL ERPSYNC_CONNECTOR_HOSTS does not allow is not called
+    if refusing is not None:
+        return refusing
     identity = (url, hashlib.sha256(secret.encode()).hexdigest(), language, limit)
     with _tab_clients_lock:
         client = _tab_clients.get(identity)

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from connectors import hosts
 from connectors import protocol as p
 from connectors.models import SyncConnector
 
@@ -57,8 +58,9 @@ class SyncConnectorForm(forms.ModelForm):
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"].rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise forms.ValidationError(_("Use an http:// or https:// address."))
+        problem = hosts.url_problem(url)  # http(s), no user name or password, a host ERPSYNC_CONNECTOR_HOSTS allows
+        if problem:
+            raise forms.ValidationError(problem)
         return url
 
     def offer_save_unreachable(self) -> None:

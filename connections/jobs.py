@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +18,8 @@ from .choices import LinkStatus, RunKind, RunStatus
 from .mapping import CRM_MODEL
 from .models import ErpConnection, Link, SyncRun, SyncSettings
 from .services import SyncRefused, sync_refusal
+
+log = logging.getLogger(__name__)
 
 
 class AlreadyRunning(Exception):
@@ -52,11 +55,21 @@ def new_bulk_run(connection: ErpConnection, kind: str, *, user: Any = None, tota
 
 
 def send(run_ids: list[int]) -> None:
-    """Send the runs' tasks, chained so that they run one after another."""
+    """Send the runs' tasks, chained so that they run one after another.
+
+    A broker that cannot be reached does not fail the request that queued the runs: they stay queued, marked,
+    and the sweeper sends them again at its next round."""
     from .tasks import run_sync
 
-    if run_ids:
+    if not run_ids:
+        return
+    try:
         chain(*[run_sync.si(run_id=run_id) for run_id in run_ids]).apply_async()
+    except Exception:
+        log.warning("the broker did not take runs %s; the sweeper sends them again", run_ids, exc_info=True)
+        SyncRun.objects.filter(pk__in=run_ids, status=RunStatus.QUEUED).update(send_failed_at=timezone.now())
+    else:
+        SyncRun.objects.filter(pk__in=run_ids, send_failed_at__isnull=False).update(send_failed_at=None)
 
 
 @transaction.atomic
@@ -116,9 +129,9 @@ def save_resume_points(connection: ErpConnection, resume: dict[str, tuple[str, d
 
 
 def sweep_stuck_runs(now: datetime | None = None) -> list[int]:
-    """Send again the runs whose worker died (still running past the deadline) or whose message was lost
-    (still queued past it). The task only claims queued runs, so a run is never executed twice at once;
-    one that has used up its attempts is failed, saying so."""
+    """Send again the runs whose worker died (still running past the deadline), whose message was lost (still
+    queued past it) or whose task the broker did not take (at once). The task only claims queued runs, so a run
+    is never executed twice at once; one that has used up its attempts is failed, saying so."""
     from django.conf import settings
 
     from .tasks import MAX_RETRIES
@@ -128,7 +141,9 @@ def sweep_stuck_runs(now: datetime | None = None) -> list[int]:
     resent = []
     with transaction.atomic():
         stuck = SyncRun.objects.select_for_update(skip_locked=True).filter(
-            Q(status=RunStatus.RUNNING, started_at__lt=deadline) | Q(status=RunStatus.QUEUED, created_at__lt=deadline)
+            Q(status=RunStatus.RUNNING, started_at__lt=deadline)
+            | Q(status=RunStatus.QUEUED, created_at__lt=deadline)
+            | Q(status=RunStatus.QUEUED, send_failed_at__isnull=False)
         )
         for run in stuck:
             if run.attempts > MAX_RETRIES:

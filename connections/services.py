@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm
 
+from connectors import hosts
 from connectors import protocol as p
 from connectors.client import (
     ConnectorClient,
@@ -24,6 +25,7 @@ from connectors.client import (
     ConnectorRejected,
     ConnectorTimeout,
     ConnectorUnreachable,
+    GatewayError,
     ProtocolError,
     Timeouts,
 )
@@ -84,6 +86,12 @@ def explain(error: ConnectorError, language: str = "en") -> Problem:
         )
     if isinstance(error, ConnectorTimeout):
         return Problem("timeout", _("The connector did not answer in time."), str(error))
+    if isinstance(error, GatewayError):
+        return Problem(
+            "unavailable",
+            _("The connector's address answers, but the connector behind it is unavailable. Try again in a moment."),
+            str(error),
+        )
     if isinstance(error, ProtocolError):
         return Problem(
             "not_a_connector", _("Something answers at this address, but not as a Sync Connector does."), str(error)
@@ -97,7 +105,12 @@ def explain(error: ConnectorError, language: str = "en") -> Problem:
 
 
 def interactive_client(url: str, secret: str, language: str = "en") -> ConnectorClient:
-    """A client for calls made while someone waits for a page: ERPSYNC_CONNECTOR_TIMEOUT bounds each call."""
+    """A client for calls made while someone waits for a page: ERPSYNC_CONNECTOR_TIMEOUT bounds each call.
+
+    Its calls are refused, with the reason, when ERPSYNC_CONNECTOR_HOSTS does not allow ``url``."""
+    refusing = hosts.refusing_client(url, language)
+    if refusing is not None:
+        return refusing
     limit = float(settings.ERPSYNC_CONNECTOR_TIMEOUT)
     return ConnectorClient(
         url, secret, timeouts=Timeouts(connect=min(3.0, limit), read=limit, total=limit), language=language
@@ -560,9 +573,9 @@ def start_sync_now(link: Link, user: Any) -> tuple[SyncRun, bool]:
 
 
 def _send_run(run_id: int) -> None:
-    from .tasks import run_sync
+    from .jobs import send
 
-    run_sync.apply_async(kwargs={"run_id": run_id})
+    send([run_id])
 
 
 @transaction.atomic

@@ -8,8 +8,10 @@ import socket
 from typing import Any
 
 from celery import Task, shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from django import db
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -82,19 +84,46 @@ def run_sync(self: Task, run_id: int) -> None:
             jobs.save_resume_points(run.connection, resume)
     except ConnectorError as error:
         if not error.permanent and self.request.retries < MAX_RETRIES:
-            SyncRun.objects.filter(pk=run_id).update(status=RunStatus.QUEUED, error=str(error)[:4000])
-            delay = min(300, 5 * 2**self.request.retries) + random.uniform(0, 5)  # noqa: S311  (jitter)
-            raise self.retry(countdown=delay, exc=error) from error
+            raise _retry_later(self, run_id, str(error), error) from error
         finish(run_id, RunStatus.FAILED, str(error))
+        return
+    except (db.OperationalError, db.InterfaceError) as error:
+        # The database connection dropped (a restart, a failover, a killed backend). What was committed stays;
+        # the run starts again on a new connection and finds those records already in step.
+        log.warning("sync run %s lost its database connection: %s", run_id, error)
+        db.connection.close()
+        if self.request.retries < MAX_RETRIES:
+            raise _retry_later(
+                self, run_id, _("The database connection was lost; the run is tried again."), error
+            ) from error
+        finish(run_id, RunStatus.FAILED, _("The database connection was lost; the worker's log has the details."))
         return
     except services.SyncRefused as refusal:
         finish(run_id, RunStatus.FAILED, str(refusal))
+        return
+    except SoftTimeLimitExceeded:
+        limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
+        finish(
+            run_id, RunStatus.FAILED, _("The run was stopped after %(n)s s, the time limit of a job.") % {"n": limit}
+        )
         return
     except Exception:
         log.exception("sync run %s failed", run_id)
         finish(run_id, RunStatus.FAILED, _("The sync failed unexpectedly; the worker's log has the details."))
         return
     finish(run_id, RunStatus.PARTIALLY_FAILED if counts.failed else RunStatus.SUCCEEDED)
+
+
+def _retry_later(task: Task, run_id: int, reason: str, error: Exception) -> Exception:
+    """Put the run back in the queue with its reason, and schedule the retry: exponential backoff with jitter."""
+    try:
+        SyncRun.objects.filter(pk=run_id).update(status=RunStatus.QUEUED, error=reason[:4000])
+    except (db.OperationalError, db.InterfaceError):
+        # Still no database: the run stays "running", and the sweeper sends it again after ERPSYNC_RUN_STUCK_AFTER.
+        db.connection.close()
+    base = settings.ERPSYNC_RETRY_DELAY
+    delay = min(300, base * 2**task.request.retries) + random.uniform(0, base)  # noqa: S311  (jitter)
+    return task.retry(countdown=delay, exc=error)
 
 
 @shared_task(name="connections.automatic_sync_tick", ignore_result=True)

@@ -54,6 +54,17 @@ class ProtocolError(ConnectorError):
     """The connector answered something that is not protocol v1; the message names what was wrong."""
 
 
+class GatewayError(ProtocolError):
+    """HTTP 502, 503 or 504 without a protocol answer: a proxy or load balancer in front of the connector
+    could not reach it, or the connector is restarting. Worth retrying."""
+
+    permanent = False
+
+
+# Statuses that proxies answer for a connector that is down or restarting, usually with a page of their own.
+GATEWAY_STATUSES = frozenset({502, 503, 504})
+
+
 class ConnectorRejected(ConnectorError):
     """The connector answered with an error envelope: its explanations are meant for people."""
 
@@ -202,14 +213,13 @@ class ConnectorClient:
             envelope = envelope_type.model_validate_json(raw)
         except ValidationError as e:
             first = e.errors()[0]
+            error = GatewayError if status in GATEWAY_STATUSES else ProtocolError
             if first["type"] == "json_invalid":
                 start = raw[:80].decode("utf-8", "replace").strip()
-                raise ProtocolError(
-                    f"HTTP {status} with a body that is not JSON: {start!r}", operation=operation
-                ) from e
+                raise error(f"HTTP {status} with a body that is not JSON: {start!r}", operation=operation) from e
             if first["type"] == "model_type" and not first["loc"]:
-                raise ProtocolError(f"HTTP {status}: the answer is JSON but not an object", operation=operation) from e
-            raise ProtocolError(f"HTTP {status}: {_describe(e, '')}", operation=operation) from e
+                raise error(f"HTTP {status}: the answer is JSON but not an object", operation=operation) from e
+            raise error(f"HTTP {status}: {_describe(e, '')}", operation=operation) from e
         if envelope.ok == (envelope.state == p.State.ERROR):
             raise ProtocolError(f"ok={envelope.ok} contradicts state={envelope.state.value}", operation=operation)
         if not envelope.ok and envelope.error_code is None:

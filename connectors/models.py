@@ -11,7 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from erpsync_admin import crypto
 
-from .client import ConnectorClient
+from . import hosts
+from .client import ConnectorClient, Timeouts
 
 
 class LiveConnectorManager(models.Manager["SyncConnector"]):
@@ -57,21 +58,29 @@ class SyncConnector(models.Model):
         self.secret_encrypted = crypto.encrypt(secret)
 
     def client(self) -> ConnectorClient:
-        """This connector's client, shared within the process so that connections stay pooled."""
-        return _client_for(self)
+        """This connector's client, shared within the process so that connections stay pooled.
+
+        A URL that ERPSYNC_CONNECTOR_HOSTS does not allow (any more) gets a client that refuses every call.
+        """
+        return hosts.refusing_client(self.url) or _client_for(self)
 
 
-_clients: dict[tuple[int, str, str], ConnectorClient] = {}
+_clients: dict[tuple[int, str, str, int], ConnectorClient] = {}
 _clients_lock = threading.Lock()
 
 
 def _client_for(connector: SyncConnector) -> ConnectorClient:
+    from django.conf import settings
+
     # Keyed on what the client is built from: an edited URL or secret gets a new client.
-    identity = (connector.pk, connector.url, hashlib.sha256(connector.secret_encrypted.encode()).hexdigest())
+    limit = int(settings.ERPSYNC_JOB_TIMEOUT)
+    identity = (connector.pk, connector.url, hashlib.sha256(connector.secret_encrypted.encode()).hexdigest(), limit)
     with _clients_lock:
         client = _clients.get(identity)
         if client is None:
             for stale in [key for key in _clients if key[0] == connector.pk]:
                 _clients.pop(stale).close()
-            client = _clients[identity] = ConnectorClient(connector.url, connector.secret)
+            # Jobs wait longer than pages do, but never forever: ERPSYNC_JOB_TIMEOUT bounds each whole answer.
+            timeouts = Timeouts(connect=min(5.0, limit), read=min(30.0, limit), total=limit)
+            client = _clients[identity] = ConnectorClient(connector.url, connector.secret, timeouts=timeouts)
         return client

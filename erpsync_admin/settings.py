@@ -67,14 +67,22 @@ try:
         raise ConfigError("TIME_ZONE", TIME_ZONE, "use an IANA time zone name such as Europe/Stockholm or UTC")
 
     ERPSYNC_CONNECTOR_TIMEOUT = env.integer("ERPSYNC_CONNECTOR_TIMEOUT", 15, minimum=1, maximum=120)
+    # A worker waits at most this long for one whole answer from a connector (a hanging connector fails the call).
+    ERPSYNC_JOB_TIMEOUT = env.integer("ERPSYNC_JOB_TIMEOUT", 60, minimum=1, maximum=3600)
+    # The first retry of a run that met a passing fault waits this long; each further retry waits twice as long.
+    ERPSYNC_RETRY_DELAY = env.integer("ERPSYNC_RETRY_DELAY", 5, minimum=1, maximum=300)
     # The ERP tab waits at most this long for each connector's live values (all connections at once).
     ERPSYNC_ERP_TAB_TIMEOUT = env.integer("ERPSYNC_ERP_TAB_TIMEOUT", 2, minimum=1, maximum=30)
+    # Where Sync Connectors may be (host, host:port or *.domain); empty allows any host.
+    ERPSYNC_CONNECTOR_HOSTS = env.hosts("ERPSYNC_CONNECTOR_HOSTS", [])
     # A run still "running" this long after it started (its worker died), or still "queued" this long after it
     # was written (its message was lost), is sent again by the sweeper.
     ERPSYNC_RUN_STUCK_AFTER = env.integer("ERPSYNC_RUN_STUCK_AFTER", CELERY_TASK_TIME_LIMIT + 60, minimum=5)
     ERPSYNC_HEARTBEAT_SECONDS = env.integer("ERPSYNC_HEARTBEAT_SECONDS", 30, minimum=1, maximum=600)
     LOG_LEVEL = env.choice("LOG_LEVEL", "INFO", ["DEBUG", "INFO", "WARNING", "ERROR"])
     SECURE_SSL_REDIRECT = env.flag("SECURE_SSL_REDIRECT", not DEBUG)
+    # Preloading puts the whole domain on browsers' HTTPS-only list for months: the domain owner's decision.
+    SECURE_HSTS_PRELOAD = env.flag("SECURE_HSTS_PRELOAD", False)
 except ConfigError as error:
     # ImproperlyConfigured stops manage.py, gunicorn and celery alike, with this message on top.
     raise ImproperlyConfigured(f"Configuration error: {error}") from None
@@ -200,6 +208,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Without SECURE_HSTS_PRELOAD, check --deploy would warn on every deployment about a choice made on purpose.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 LOGGING = {
     "version": 1,
