@@ -53,15 +53,20 @@ def use_broker(url: str) -> Callable[[], None]:
     """Send this process's tasks to ``url``; returns the function that puts the previous broker back."""
     from erpsync_admin.celery import app
 
-    def switch(to: str, options: dict[str, Any]) -> None:
+    def switch(to: str, options: dict[str, Any], environ: str | None) -> None:
         # The connection and producer pools were built for the previous broker: new ones are made on next use.
-        app._pool = None
-        app.amqp._producer_pool = None
+        app._pool = None  # type: ignore[attr-defined]
+        app.amqp._producer_pool = None  # type: ignore[attr-defined]
         app.conf.update(broker_url=to, broker_transport_options=options)
+        # Celery prefers the environment's CELERY_BROKER_URL to its configuration.
+        if environ is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = environ
 
-    previous = app.conf.broker_url
-    switch(url, {"visibility_timeout": 3600})
-    return lambda: switch(previous, {})
+    previous, previous_environ = app.conf.broker_url, os.environ.get("CELERY_BROKER_URL")
+    switch(url, {"visibility_timeout": 3600}, url)
+    return lambda: switch(previous, {}, previous_environ)
 
 
 @pytest.fixture
@@ -108,7 +113,7 @@ class Scenario:
         self.phones = [f"+46 8 {i}{i}{i} {tag}" for i in range(len(self.links))]
         for link, name, phone in zip(self.links, self.names, self.phones, strict=True):
             change_in_erp(self.demo, self.connection, link.erp_key, PHONE=phone)
-            record = Company.objects.get(pk=link.company_id)
+            record = Company.objects.get(pk=link.company_id or 0)
             record.name = name
             record.save()
 
@@ -128,7 +133,7 @@ class Scenario:
         assert Link.objects.filter(connection=self.connection).count() == len(self.links)
         assert Company.objects.filter(pk__in=[link.company_id for link in self.links]).count() == len(self.links)
         for link, name, phone in zip(self.links, self.names, self.phones, strict=True):
-            record = Company.objects.get(pk=link.company_id)
+            record = Company.objects.get(pk=link.company_id or 0)
             assert (record.name, record.phone) == (name, phone)
             values = erp_values(self.demo, self.connection, link.erp_key)
             assert (values["NAME"], values["PHONE"]) == (name, phone)
