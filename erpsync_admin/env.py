@@ -8,6 +8,7 @@ Django.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +18,8 @@ from cryptography.fernet import Fernet
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+# A host name or IPv4 address, or "*." and a domain, or an IPv6 address in brackets; each with an optional port.
+HOST_ENTRY = re.compile(r"^(?:(?:\*\.)?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?$")
 
 
 class ConfigError(Exception):
@@ -71,6 +74,17 @@ class Env:
         if raw is None:
             return list(default)
         return [item.strip() for item in raw.split(",") if item.strip()]
+
+    def hosts(self, name: str, default: Sequence[str]) -> list[str]:
+        """Host names, each optionally with a port (``host:8001``, ``[::1]:8001``) or ``*.`` for the names under it."""
+        hosts = [item.lower() for item in self.items(name, default)]
+        for host in hosts:
+            if not HOST_ENTRY.match(host):
+                raise ConfigError(
+                    name, host, "give host names or host:port separated by commas, e.g. erp.example.com, "
+                    "*.example.com, 10.0.0.5:8001 or [::1]:8001 (no scheme, no path)"
+                )  # fmt: skip
+        return hosts
 
     def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
         raw = self._raw(name)
