@@ -17,6 +17,7 @@ from connectors.client import (
     ConnectorRejected,
     ConnectorTimeout,
     ConnectorUnreachable,
+    GatewayError,
     ProtocolError,
     Timeouts,
     UnknownConnection,
@@ -72,6 +73,15 @@ def test_a_500_with_an_html_page_is_a_protocol_error_quoting_the_body() -> None:
         call(url)
     assert "HTTP 500 with a body that is not JSON: '<html><body><h1>Internal Server Error" in str(error.value)
     assert error.value.permanent is True
+
+
+@pytest.mark.parametrize("status", ["502 Bad Gateway", "503 Service Unavailable", "504 Gateway Timeout"])
+def test_a_proxys_error_page_for_a_connector_behind_it_is_worth_retrying(status: str) -> None:
+    page = b"<html><body><center><h1>" + status.encode() + b"</h1></center></body></html>"
+    with serving(answer(status, page, "text/html")) as url, pytest.raises(GatewayError) as error:
+        call(url)
+    assert f"HTTP {status[:3]} with a body that is not JSON: '<html>" in str(error.value)
+    assert error.value.permanent is False
 
 
 def test_invalid_json_is_named() -> None:

@@ -39,12 +39,13 @@ from .proxy import FaultyConnector
 WORKER_SETTINGS = {"ERPSYNC_JOB_TIMEOUT": "2", "ERPSYNC_RETRY_DELAY": "1"}
 
 
-def start_worker(log: Path, broker: str = REDIS_TEST_URL, name: str = "faults") -> Process:
+def start_worker(log: Path, broker: str = REDIS_TEST_URL, name: str = "faults", pool: str = "threads",
+                 **settings: str) -> Process:  # fmt: skip
     return Process(
-        [venv_bin("celery"), "-A", "erpsync_admin", "worker", "--pool=threads", "--concurrency=4", "--loglevel=INFO",
+        [venv_bin("celery"), "-A", "erpsync_admin", "worker", f"--pool={pool}", "--concurrency=4", "--loglevel=INFO",
          f"--hostname={name}@%h", "--without-mingle", "--without-gossip", "--queues=celery"],
         env={**os.environ, "DEBUG": "1", "DATABASE_URL": database_url(), "CELERY_BROKER_URL": broker,
-             **WORKER_SETTINGS},
+             **WORKER_SETTINGS, **settings},
         cwd=ROOT, log=log,
     )  # fmt: skip
 

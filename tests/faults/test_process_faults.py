@@ -95,23 +95,25 @@ def test_redis_restarting_loses_no_run(
     scenario = scenario_for(demo_connector, demo_connector.url)
     scenario.change_both_sides("redis")
     first = start_worker(tmp_path / "worker.log", broker=own_redis.url, name="faults-redis")
-    wait_for(lambda: "ready" in first.output(), 30, "the worker to start")
-    user = UserFactory.create(username="anna", perms=["connections.use_erp_sync"])
-    client.force_login(user)
+    try:
+        wait_for(lambda: "ready" in first.output(), 30, "the worker to start")
+        user = UserFactory.create(username="anna", perms=["connections.use_erp_sync"])
+        client.force_login(user)
 
-    # 1. Redis is down when Sync now is pressed: the page answers, the run waits, marked unsent.
-    own_redis.stop()
-    pressed = client.post(reverse("erp:sync-now", args=[scenario.links[0].pk]))
-    assert pressed.status_code == 202, pressed.content
-    unsent = SyncRun.objects.get(pk=pressed.json()["run"])
-    assert unsent.status == RunStatus.QUEUED and unsent.send_failed_at is not None
-    own_redis.start()
-    assert jobs.sweep_stuck_runs() == [unsent.pk]  # at once: no need to wait for the stuck deadline
-    done = wait_until_ended(unsent, first)  # the worker reconnected to the restarted Redis
-    assert done.status == RunStatus.SUCCEEDED and done.send_failed_at is None
+        # 1. Redis is down when Sync now is pressed: the page answers, the run waits, marked unsent.
+        own_redis.stop()
+        pressed = client.post(reverse("erp:sync-now", args=[scenario.links[0].pk]))
+        assert pressed.status_code == 202, pressed.content
+        unsent = SyncRun.objects.get(pk=pressed.json()["run"])
+        assert unsent.status == RunStatus.QUEUED and unsent.send_failed_at is not None
+        own_redis.start()
+        assert jobs.sweep_stuck_runs() == [unsent.pk]  # at once: no need to wait for the stuck deadline
+        done = wait_until_ended(unsent, first)  # the worker reconnected to the restarted Redis
+        assert done.status == RunStatus.SUCCEEDED and done.send_failed_at is None
+    finally:
+        first.stop()
 
     # 2. Redis restarts while a run is queued and no worker is running: the message is lost with it.
-    first.stop()
     queued = scenario.automatic_run()
     own_redis.stop()
     own_redis.start()
