@@ -38,6 +38,8 @@ try:
         if not DEBUG:
             raise ConfigError("SECRET_KEY", "", "set a long random value (DEBUG is off, so no default is used)")
         SECRET_KEY = "django-insecure-development-only-never-use-in-production"  # noqa: S105
+    # Keys that still verify sessions and signed values while a new SECRET_KEY is rolled out (docs/operations.md).
+    SECRET_KEY_FALLBACKS = env.items("SECRET_KEY_FALLBACKS", [])
 
     ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
     CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS", [])

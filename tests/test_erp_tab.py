@@ -87,6 +87,15 @@ def test_sync_now_shows_progress_then_the_result_without_a_reload(client: Any, s
     assert "<code>PHONE</code>: +46 90 12 → +46 changed in the ERP" in done
 
 
+def test_a_sync_now_waiting_for_a_retry_says_why(client: Any, setup: dict[str, Any]) -> None:
+    run = SyncRun.objects.create(connection=setup["connection"], link=setup["link"], kind="sync_now", total=1,
+                                 attempts=1, error="GetActors: no answer within the timeout (ReadTimeout)")  # fmt: skip
+    client.force_login(setup["user"])
+    waiting = client.get(reverse("erp:run", args=[run.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert "<progress" in waiting
+    assert "The last attempt failed; it will be tried again: GetActors: no answer within the timeout" in waiting
+
+
 def test_an_unlinked_record_is_linked_from_a_search_with_the_users_choice_per_field(
     client: Any, setup: dict[str, Any], demo_connector: RunningConnector, django_capture_on_commit_callbacks: Any
 ) -> None:
