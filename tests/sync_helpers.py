@@ -16,15 +16,19 @@ from .conftest import DEMO_CONFIG, RunningConnector
 C = p.ActorType.CUSTOMER
 
 
-def active_connection(demo: RunningConnector, erp_first: bool = True) -> ErpConnection:
-    """Customers sync to companies: NAME and PHONE both ways, EMAIL ERP → CRM, COUNTRY ERP → CRM through a list mapping."""
+def active_connection(demo: RunningConnector, erp_first: bool = True,
+                      config: dict[str, Any] | None = None) -> ErpConnection:  # fmt: skip
+    """Customers sync to companies: NAME and PHONE both ways, EMAIL ERP → CRM, COUNTRY ERP → CRM through a list mapping.
+
+    ``config`` replaces the Demo ERP configuration (DEMO_CONFIG), e.g. for a Demo ERP started with another API key.
+    """
     connector = SyncConnector(name="Demo ERP", url=demo.url)
     connector.set_secret(demo.secret)
     connector.save()
     with services.interactive_client(demo.url, demo.secret) as client:
         fields = client.get_config_data().data.fields
     connection = services.save_connection(ErpConnection(name="Demo ERP – Sweden", connector=connector), fields=fields,
-                                          values=dict(DEMO_CONFIG), grants=[], user=None)  # fmt: skip
+                                          values=dict(config or DEMO_CONFIG), grants=[], user=None)  # fmt: skip
     wanted = {"NAME": ("NAME", "both"), "PHONE": ("PHONE", "both"), "EMAIL": ("EMAIL", "erp_to_crm"),
               "COUNTRY": ("COUNTRY", "erp_to_crm")}  # fmt: skip
     rows = [mapping.FieldRow(f.key, *wanted.get(f.key, ("", "")), False, False)
@@ -79,9 +83,9 @@ def enable(connection: ErpConnection, actor_type: str, search: tuple[str, ...] =
     mapping.save_field_mapping(connection, actor_type, True, rows, None)
 
 
-def customers_for_import(demo: RunningConnector) -> ErpConnection:
+def customers_for_import(demo: RunningConnector, config: dict[str, Any] | None = None) -> ErpConnection:
     """An active connection whose Customers map name, numbers, VAT, address, phone, e-mail and country."""
-    connection = active_connection(demo)
+    connection = active_connection(demo, config=config)
     both = ("NAME", "VATNO", "PHONE", "EMAIL", "URL", "POSTALAD1", "POSTALZIP", "POSTALCITY", "COUNTRY")
     rows = [mapping.FieldRow(f.key, f.key if f.key in both or f.key == "NUMBER2" else "",
                              "both" if f.key in both else "erp_to_crm" if f.key == "NUMBER2" else "",
