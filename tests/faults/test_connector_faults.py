@@ -16,7 +16,7 @@ from connections.choices import RunStatus
 from connections.models import SyncRun
 
 from ..conftest import wait_for
-from .conftest import Scenario, scenario_for, wait_until_ended
+from .conftest import Scenario, scenario_for, start_worker, wait_until_ended
 from .proxy import Fault, FaultyConnector
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -97,3 +97,30 @@ def test_a_lasting_fault_fails_the_run_readably_and_the_next_automatic_run_catch
     retry = wait_until_ended(scenario.automatic_run(), worker)
     assert retry.status == RunStatus.SUCCEEDED, retry.error
     scenario.assert_converged(failed, name_sent_unheard)
+
+
+def test_a_run_held_past_the_jobs_time_limit_is_stopped_with_that_reason(
+    redis_queue: str, faulty: FaultyConnector, demo_connector: Any, tmp_path: Any, settings: Any
+) -> None:
+    """A prefork worker, as in production (time limits need it): the soft limit stops the run, not the hard
+    one that would kill the process. The limits travel with the message, so the sender has them too."""
+    from connections.tasks import run_sync
+
+    scenario = scenario_for(demo_connector, faulty.url)
+    scenario.change_both_sides("limit")
+    faulty.fail(GET, Fault("hang", seconds=20))
+    limits = {"CELERY_TASK_SOFT_TIME_LIMIT": "5", "CELERY_TASK_TIME_LIMIT": "15", "ERPSYNC_JOB_TIMEOUT": "60"}
+    worker = start_worker(tmp_path / "worker.log", pool="prefork", **limits)
+    previous = run_sync.soft_time_limit, run_sync.time_limit
+    run_sync.soft_time_limit, run_sync.time_limit = 5, 15
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 5
+    try:
+        stopped = wait_until_ended(scenario.automatic_run(), worker)
+        expected = (RunStatus.FAILED, "The run was stopped after 5 s, the time limit of a job.")
+        assert (stopped.status, stopped.error) == expected, worker.output()[-2000:]
+        faulty.heal()
+        assert wait_until_ended(scenario.automatic_run(), worker).status == RunStatus.SUCCEEDED
+    finally:
+        run_sync.soft_time_limit, run_sync.time_limit = previous
+        worker.stop()
+    scenario.assert_converged(stopped)
