@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from celery import chain
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -64,7 +65,13 @@ def send(run_ids: list[int]) -> None:
     if not run_ids:
         return
     try:
-        chain(*[run_sync.si(run_id=run_id) for run_id in run_ids]).apply_async()
+        # The limits travel with each message; taken from the settings here, so they are what ops configured.
+        hard, soft = settings.CELERY_TASK_TIME_LIMIT, settings.CELERY_TASK_SOFT_TIME_LIMIT
+        signatures = [
+            run_sync.si(run_id=run_id).set(time_limit=hard, soft_time_limit=soft)  # type: ignore[call-arg]  # not in the stubs
+            for run_id in run_ids
+        ]
+        chain(*signatures).apply_async()
     except Exception:
         log.warning("the broker did not take runs %s; the sweeper sends them again", run_ids, exc_info=True)
         SyncRun.objects.filter(pk__in=run_ids, status=RunStatus.QUEUED).update(send_failed_at=timezone.now())
@@ -132,8 +139,6 @@ def sweep_stuck_runs(now: datetime | None = None) -> list[int]:
     """Send again the runs whose worker died (still running past the deadline), whose message was lost (still
     queued past it) or whose task the broker did not take (at once). The task only claims queued runs, so a run
     is never executed twice at once; one that has used up its attempts is failed, saying so."""
-    from django.conf import settings
-
     from .tasks import MAX_RETRIES
 
     now = now or timezone.now()

@@ -104,16 +104,12 @@ def test_a_run_held_past_the_jobs_time_limit_is_stopped_with_that_reason(
 ) -> None:
     """A prefork worker, as in production (time limits need it): the soft limit stops the run, not the hard
     one that would kill the process. The limits travel with the message, so the sender has them too."""
-    from connections.tasks import run_sync
-
     scenario = scenario_for(demo_connector, faulty.url)
     scenario.change_both_sides("limit")
     faulty.fail(GET, Fault("hang", seconds=20))
     limits = {"CELERY_TASK_SOFT_TIME_LIMIT": "5", "CELERY_TASK_TIME_LIMIT": "15", "ERPSYNC_JOB_TIMEOUT": "60"}
     worker = start_worker(tmp_path / "worker.log", pool="prefork", **limits)
-    previous = run_sync.soft_time_limit, run_sync.time_limit
-    run_sync.soft_time_limit, run_sync.time_limit = 5, 15
-    settings.CELERY_TASK_SOFT_TIME_LIMIT = 5
+    settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT = 5, 15
     try:
         stopped = wait_until_ended(scenario.automatic_run(), worker)
         expected = (RunStatus.FAILED, "The run was stopped after 5 s, the time limit of a job.")
@@ -121,6 +117,5 @@ def test_a_run_held_past_the_jobs_time_limit_is_stopped_with_that_reason(
         faulty.heal()
         assert wait_until_ended(scenario.automatic_run(), worker).status == RunStatus.SUCCEEDED
     finally:
-        run_sync.soft_time_limit, run_sync.time_limit = previous
         worker.stop()
     scenario.assert_converged(stopped)
