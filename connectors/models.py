@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import threading
+from urllib.parse import urlsplit
 
 from django.db import models
 from django.db.models.functions import Lower
@@ -53,6 +55,19 @@ class SyncConnector(models.Model):
     @property
     def secret(self) -> str:
         return crypto.decrypt(self.secret_encrypted)
+
+    @property
+    def unencrypted(self) -> bool:
+        """Calls go over plain http to another machine: configuration values (API keys) cross the network as
+        they are. Signing proves who sent a call; it does not hide it."""
+        parts = urlsplit(self.url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme != "http" or host == "localhost":
+            return False
+        try:
+            return not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return True  # a host name other than localhost
 
     def set_secret(self, secret: str) -> None:
         self.secret_encrypted = crypto.encrypt(secret)

@@ -96,3 +96,22 @@ def test_the_sync_tab_lists_connectors_without_their_secrets(client: Any, admin_
     page = client.get(reverse("connections:sync")).content.decode()
     assert "Fortnox bridge" in page and "https://bridge.example.com/erp" in page
     assert "very-secret-shared-value-123" not in page and connector.secret_encrypted not in page
+    assert "Not encrypted" not in page
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [("http://erp.example.com:8001", True), ("http://10.0.0.5:8001", True), ("https://erp.example.com", False),
+     ("http://127.0.0.1:8001", False), ("http://localhost:8001", False), ("http://[::1]:8001", False)],
+)  # fmt: skip
+def test_a_connector_reached_over_plain_http_from_another_machine_is_marked(
+    client: Any, admin_user: Any, url: str, warned: bool
+) -> None:
+    from connectors.models import SyncConnector
+
+    connector = SyncConnector(name="Bridge", url=url)
+    connector.set_secret("very-secret-shared-value-123")
+    connector.save()
+    client.force_login(admin_user)
+    page = client.get(reverse("connections:sync")).content.decode()
+    assert ("Not encrypted" in page) is warned
