@@ -1,7 +1,9 @@
-"""What the benchmarks share: a free loopback port, and waiting for a server to answer."""
+"""What the benchmarks share: a free loopback port, waiting for a server to answer, a fresh database, a Demo
+ERP connection, and one results writer (with the machine and a summary row per figure, for bench/report.py)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -29,16 +31,68 @@ def wait_http(url: str, seconds: float = 120) -> None:
     raise SystemExit(f"{url} did not come up")
 
 
-def write_results(name: str, results: object) -> None:
-    """Write a benchmark's figures to bench/results/<name>.json and say where."""
+def summary_row(
+    what: str, target: str, measured: str, met: bool | None, floor_ratio: float | None = None
+) -> dict[str, Any]:
+    """One row of the benchmark table in docs/performance.md: what was measured, the target ("—" if none), the
+    figure, its ratio to the raw floor (None where the benchmark has no floor), and whether the target is met."""
+    return {"what": what, "target": target, "measured": measured, "floor_ratio": floor_ratio, "met": met}
+
+
+def database_description() -> str:
+    """The configured database and its version, e.g. "PostgreSQL 16.4" or "SQLite 3.45.1"."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        version = int(connection.pg_version or 0)  # type: ignore[attr-defined]
+        return f"PostgreSQL {version // 10000}.{version % 100}"
+    if connection.vendor == "sqlite":
+        import sqlite3
+
+        return f"SQLite {sqlite3.sqlite_version}"
+    return connection.vendor
+
+
+def machine(database: str | None = None) -> dict[str, Any]:
+    """The machine a figure was measured on: cores, Python, and the database (the configured one by default)."""
+    import platform
+
+    return {"cores": os.cpu_count(), "python": platform.python_version(),
+            "database": database if database is not None else database_description()}  # fmt: skip
+
+
+def write_results(name: str, results: dict[str, Any], summary: list[dict[str, Any]] | None = None,
+                  database: str | None = None) -> None:  # fmt: skip
+    """Write a benchmark's figures to bench/results/<name>.json and say where.
+
+    Adds the date, the machine, and the rows for the table in docs/performance.md (see bench/report.py)."""
     import json
+    from datetime import date
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
     out = root / "bench" / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    document = {**results, "date": date.today().isoformat(), "machine": machine(database), "summary": summary or []}
+    out.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     print(f"written to {out.relative_to(root)}")
+
+
+def ensure_database(url: str) -> None:
+    """Create the benchmark's PostgreSQL database if it does not exist yet."""
+    import dj_database_url
+    import psycopg
+
+    settings = dj_database_url.parse(url)
+    if "postgresql" not in settings["ENGINE"]:
+        raise SystemExit("This benchmark runs on PostgreSQL: set DATABASE_URL=postgres://…")
+    admin = psycopg.connect(host=settings["HOST"] or "127.0.0.1", port=settings["PORT"] or 5432,
+                            user=settings["USER"] or None, password=settings["PASSWORD"] or None, dbname="postgres",
+                            autocommit=True)  # fmt: skip
+    with admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [settings["NAME"]]).fetchone():
+            admin.execute(f'CREATE DATABASE "{settings["NAME"]}"')
 
 
 def fresh_database() -> None:

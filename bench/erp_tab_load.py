@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import secrets
 import subprocess
@@ -22,30 +21,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import free_port, wait_http
+from bench.common import ensure_database, free_port, summary_row, wait_http, write_results
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/erpsync_bench")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erpsync_admin.settings")
 # The app runs as in production (no debug toolbar work, no template debug), with throwaway keys.
+os.environ["DEBUG"] = "0"
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
 TARGET_P95_MS = 200
-
-
-def ensure_database(url: str) -> None:
-    """Create the benchmark's PostgreSQL database if it does not exist yet."""
-    import dj_database_url
-    import psycopg
-
-    settings = dj_database_url.parse(url)
-    if "postgresql" not in settings["ENGINE"]:
-        raise SystemExit("This benchmark runs on PostgreSQL: set DATABASE_URL=postgres://…")
-    admin = psycopg.connect(host=settings["HOST"] or "127.0.0.1", port=settings["PORT"] or 5432,
-                            user=settings["USER"] or None, password=settings["PASSWORD"] or None, dbname="postgres",
-                            autocommit=True)  # fmt: skip
-    with admin:
-        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [settings["NAME"]]).fetchone():
-            admin.execute(f'CREATE DATABASE "{settings["NAME"]}"')
 
 
 def main() -> None:
@@ -149,9 +133,13 @@ def main() -> None:
         print(f"ERP tab, 3 connections: p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms, "
               f"p99 {result['p99_ms']:.0f} ms, {result['rps']} requests/s, {result['requests']} requests, "
               f"{result['failures']} failures — target p95 ≤ {TARGET_P95_MS} ms, no errors: {'met' if met else 'NOT met'}")  # fmt: skip
-        out = ROOT / "bench" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "erp_tab_load.json").write_text(json.dumps(result, indent=2) + "\n")
+        table = [summary_row(
+            f"ERP tab with 3 active connections (3 Demo ERP processes), {args.users} users for {args.seconds} s, "
+            "gunicorn 2 workers", f"p95 ≤ {TARGET_P95_MS} ms, no errors",
+            f"p95 {result['p95_ms']:.0f} ms (p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms), "
+            f"{result['failures']} errors in {result['requests']:,} pages", met,
+        )]  # fmt: skip
+        write_results("erp_tab_load", result, table)
     finally:
         for process in reversed(processes):
             process.terminate()

@@ -10,7 +10,6 @@ Prints the figures and writes bench/results/tryton_sync.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
 import statistics
@@ -23,6 +22,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.common import database_description, summary_row, write_results
+
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-tryton.sqlite3'}")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erpsync_admin.settings")
@@ -142,9 +143,15 @@ def main() -> None:
         print(f"  automatic sync after 100 address changes in Tryton + 100 CRM changes: {automatic:.2f} s "
               f"({moved} arrived in the CRM, {pushed} in Tryton)")  # fmt: skip
         print(f"  Sync now, engine side: p50 {result['sync_now_p50_ms']} ms, p95 {result['sync_now_p95_ms']} ms")
-        out = ROOT / "bench" / "results"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "tryton_sync.json").write_text(json.dumps(result, indent=2) + "\n")
+        table = [
+            summary_row(f"first Sync all of {args.parties:,} customers (every record written)", "—",
+                        f"{first:.1f} s (Tryton's own bulk create of them: {seeding:.1f} s)", None),
+            summary_row("automatic sync of 100 address changes in Tryton + 100 CRM changes", "—",
+                        f"{automatic:.1f} s ({moved} + {pushed} arrived)", None),
+            summary_row("Sync now, engine side", "—",
+                        f"p50 {result['sync_now_p50_ms']:.0f} ms, p95 {result['sync_now_p95_ms']:.0f} ms", None),
+        ]  # fmt: skip
+        write_results("tryton_sync", result, table, database=f"{database_description()}; Tryton on SQLite")
     finally:
         for process in processes:
             process.stop()
