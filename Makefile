@@ -7,14 +7,19 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 DEMO_PORT ?= $(shell echo $$(( $(PORT) + 1 )))
 PYTEST_ARGS ?=
+# make bench: every benchmark, or some (make bench BENCH="load_test crm_pages"); the PostgreSQL and Redis they use.
+BENCH ?= crm_pages connector_protocol sync_engine erp_tab_load tryton_sync import_from_erp load_test
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/erpsync_bench
+BENCH_BROKER_URL ?= redis://127.0.0.1:6379/14
 
 .DEFAULT_GOAL := help
-.PHONY: help run test setup translations messages lint typecheck check clean
+.PHONY: help run test setup translations messages lint typecheck check bench clean
 
 help:
 	@echo "make run    set up .venv, migrate, seed demo data, start web + worker + beat + Demo ERP on http://127.0.0.1:$(PORT)/"
 	@echo "make test   run the test suite (set DATABASE_URL / CELERY_BROKER_URL to test on PostgreSQL / Redis)"
 	@echo "make check  ruff, mypy and makemigrations --check"
+	@echo "make bench  run the benchmarks (BENCH=\"load_test …\" for some) and regenerate the table in docs/performance.md"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +31,10 @@ $(VENV)/.installed-run: pyproject.toml | $(VENV)/bin/python
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-run
 	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed-run
+	$(PY) -m pip install --quiet -e '.[bench]'
 	touch $@
 
 # Babel compiles the catalogues, so no GNU gettext is needed on the machine.
@@ -62,6 +71,23 @@ typecheck: $(VENV)/.installed-dev
 
 check: lint typecheck
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+# Each benchmark prints its figures and writes bench/results/<name>.json; report.py then rewrites the table in
+# docs/performance.md. Those on PostgreSQL + Redis get BENCH_DATABASE_URL (emptied first) and BENCH_BROKER_URL;
+# crm_pages and tryton_sync use SQLite files under var/, connector_protocol only the Demo ERP's own SQLite.
+# A benchmark that fails does not stop the others; its last recorded figures stay in the table, with their date.
+bench: $(VENV)/.installed-bench translations
+	@failed=""; for name in $(BENCH); do \
+	  case $$name in \
+	    sync_engine|import_from_erp|erp_tab_load|load_test) \
+	      set -- env DATABASE_URL=$(BENCH_DATABASE_URL) CELERY_BROKER_URL=$(BENCH_BROKER_URL);; \
+	    *) set -- env -u DATABASE_URL -u CELERY_BROKER_URL;; \
+	  esac; \
+	  echo "== bench/$$name.py"; \
+	  "$$@" $(PY) bench/$$name.py || failed="$$failed $$name"; \
+	done; \
+	$(PY) bench/report.py > /dev/null && echo "== docs/performance.md: table regenerated from bench/results/"; \
+	if [ -n "$$failed" ]; then echo "failed:$$failed (their last recorded figures stay in the table)"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) var
