@@ -89,17 +89,16 @@ _tab_clients_lock = threading.Lock()
 
 
 def _tab_client(url: str, secret: str, language: str, limit: float) -> ConnectorClient:
-    refusing = hosts.refusing_client(url, language)  # a URL ERPSYNC_CONNECTOR_HOSTS does not allow is not called
-    if refusing is not None:
-        return refusing
     identity = (url, hashlib.sha256(secret.encode()).hexdigest(), language, limit)
     with _tab_clients_lock:
         client = _tab_clients.get(identity)
         if client is None:
             for stale in [key for key in _tab_clients if key[0] == url and key[2:] == identity[2:]]:
                 _tab_clients.pop(stale).close()
+            timeouts = Timeouts(connect=min(1.0, limit), read=limit, total=limit)
+            # A URL ERPSYNC_CONNECTOR_HOSTS does not allow (any more) is not called.
             client = _tab_clients[identity] = ConnectorClient(
-                url, secret, language=language, timeouts=Timeouts(connect=min(1.0, limit), read=limit, total=limit)
+                url, secret, language=language, timeouts=timeouts, refusal=hosts.url_problem
             )
         return client
 

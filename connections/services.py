@@ -13,7 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, Group
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Field
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from guardian.shortcuts import assign_perm
 
@@ -22,6 +22,7 @@ from connectors import protocol as p
 from connectors.client import (
     ConnectorClient,
     ConnectorError,
+    ConnectorNotAllowed,
     ConnectorRejected,
     ConnectorTimeout,
     ConnectorUnreachable,
@@ -78,6 +79,9 @@ class Problem:
 
 
 def explain(error: ConnectorError, language: str = "en") -> Problem:
+    if isinstance(error, ConnectorNotAllowed):
+        with translation.override(language):  # the ERP tab calls from other threads, in the default language
+            return Problem("not_allowed", error.refusal(error.url) or error.message, "")
     if isinstance(error, ConnectorUnreachable):
         return Problem(
             "unreachable",
@@ -108,13 +112,9 @@ def interactive_client(url: str, secret: str, language: str = "en") -> Connector
     """A client for calls made while someone waits for a page: ERPSYNC_CONNECTOR_TIMEOUT bounds each call.
 
     Its calls are refused, with the reason, when ERPSYNC_CONNECTOR_HOSTS does not allow ``url``."""
-    refusing = hosts.refusing_client(url, language)
-    if refusing is not None:
-        return refusing
     limit = float(settings.ERPSYNC_CONNECTOR_TIMEOUT)
-    return ConnectorClient(
-        url, secret, timeouts=Timeouts(connect=min(3.0, limit), read=limit, total=limit), language=language
-    )
+    timeouts = Timeouts(connect=min(3.0, limit), read=limit, total=limit)
+    return ConnectorClient(url, secret, timeouts=timeouts, language=language, refusal=hosts.url_problem)
 
 
 def read_lists(connection: ErpConnection, names: set[str], language: str = "en") -> tuple[dict[str, list[p.ListItem]], Problem | None]:  # fmt: skip

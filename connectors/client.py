@@ -65,6 +65,16 @@ class GatewayError(ProtocolError):
 GATEWAY_STATUSES = frozenset({502, 503, 504})
 
 
+class ConnectorNotAllowed(ConnectorError):
+    """The CRM may not call this address (the client's ``refusal`` said why); nothing was sent.
+
+    ``refusal`` and ``url`` are kept so that a page can ask for the reason again in its reader's language."""
+
+    def __init__(self, refusal: Callable[[str], str | None], url: str, *, operation: str = "") -> None:
+        self.refusal, self.url = refusal, url
+        super().__init__(refusal(url) or "", operation=operation)
+
+
 class ConnectorRejected(ConnectorError):
     """The connector answered with an error envelope: its explanations are meant for people."""
 
@@ -117,8 +127,11 @@ class ConnectorClient:
         max_response_bytes: int = p.MAX_RESPONSE_BYTES,
         language: str = "en",
         transport: httpx.BaseTransport | None = None,
+        refusal: Callable[[str], str | None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Asked before every call, so a change of policy applies to clients already made; None allows any address.
+        self._refusal = refusal
         self._secret = secret
         self.timeouts = timeouts
         self.max_response_bytes = max_response_bytes
@@ -149,6 +162,8 @@ class ConnectorClient:
     def call(self, operation: str, request: p.Request, *, language: str | None = None) -> Result[Any]:
         """Send one operation and return its validated data; raise a ConnectorError otherwise."""
         op = p.OPERATIONS[operation]
+        if self._refusal is not None and self._refusal(self.base_url):
+            raise ConnectorNotAllowed(self._refusal, self.base_url, operation=operation)
         body = request.model_dump_json(exclude_none=False).encode()
         if len(body) > p.MAX_REQUEST_BYTES:
             raise ProtocolError(

@@ -1,23 +1,17 @@
 """Where Sync Connectors may be: ERPSYNC_CONNECTOR_HOSTS, checked when a connector is saved and before every call.
 
-A connector's URL is checked again whenever a client is built for it, so a URL stored before the list changed is
-refused with a message instead of being called. The URL is read with httpx's parser, the one the client connects
+Clients for connectors are made with ``refusal=url_problem``, so a URL stored before the list changed is refused
+with a message (ConnectorNotAllowed) instead of being called. The URL is read with httpx's parser, the one the client connects
 with, so the host checked is the host called.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
 
 import httpx
 from django.conf import settings
-from django.utils import translation
 from django.utils.translation import gettext as _
-
-from . import protocol as p
-from .client import ConnectorClient, ConnectorRejected, Result, Timeouts
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # A host name (ASCII, as IDNA sends it), an IPv4 address, or an IPv6 address (httpx gives it without brackets).
@@ -65,43 +59,3 @@ def split_entry(entry: str) -> tuple[str, int | None]:
         return name, int(rest[1:]) if rest.startswith(":") else None
     name, colon, port = entry.partition(":")
     return name, int(port) if colon else None
-
-
-class ConnectorNotAllowed(ConnectorRejected):
-    """The CRM refused to call a connector whose URL is not allowed (any more); nothing was sent.
-
-    It is shaped like a connector's permanent refusal, with the explanation in every language of the site, so
-    that each page and job that already explains a refusal shows this one too, and a job fails without retrying.
-    """
-
-    def __init__(self, problem: Callable[[], str | None], *, operation: str = "") -> None:
-        explanation = {}
-        for code, _name in settings.LANGUAGES:
-            with translation.override(code):
-                explanation[code] = problem() or ""
-        envelope = p.Envelope(
-            ok=False, state=p.State.ERROR, error_code=p.ErrorCode.INVALID_REQUEST, user_explanation=explanation
-        )
-        super().__init__(envelope, operation=operation)
-        message = explanation.get(translation.get_language() or "", explanation.get("en", ""))
-        self.message = message
-        self.args = (f"{operation}: {message}" if operation else message,)
-
-
-class RefusingClient(ConnectorClient):
-    """Stands in for the client of a connector whose URL is not allowed: every call raises ConnectorNotAllowed."""
-
-    def __init__(self, base_url: str, language: str = "en") -> None:  # no HTTP client: nothing is ever sent
-        self.base_url, self.language, self.timeouts = base_url.rstrip("/"), language, Timeouts()
-
-    def close(self) -> None:
-        pass
-
-    def call(self, operation: str, request: p.Request, *, language: str | None = None) -> Result[Any]:
-        url = self.base_url
-        raise ConnectorNotAllowed(lambda: url_problem(url), operation=operation)
-
-
-def refusing_client(url: str, language: str = "en") -> ConnectorClient | None:
-    """A client that refuses every call when ``url`` is not allowed; None when it is."""
-    return RefusingClient(url, language) if url_problem(url) else None

@@ -75,9 +75,9 @@ class SyncConnector(models.Model):
     def client(self) -> ConnectorClient:
         """This connector's client, shared within the process so that connections stay pooled.
 
-        A URL that ERPSYNC_CONNECTOR_HOSTS does not allow (any more) gets a client that refuses every call.
+        Its calls are refused, with the reason, while ERPSYNC_CONNECTOR_HOSTS does not allow the URL.
         """
-        return hosts.refusing_client(self.url) or _client_for(self)
+        return _client_for(self)
 
 
 _clients: dict[tuple[int, str, str, int], ConnectorClient] = {}
@@ -97,5 +97,7 @@ def _client_for(connector: SyncConnector) -> ConnectorClient:
                 _clients.pop(stale).close()
             # Jobs wait longer than pages do, but never forever: ERPSYNC_JOB_TIMEOUT bounds each whole answer.
             timeouts = Timeouts(connect=min(5.0, limit), read=min(30.0, limit), total=limit)
-            client = _clients[identity] = ConnectorClient(connector.url, connector.secret, timeouts=timeouts)
+            client = _clients[identity] = ConnectorClient(
+                connector.url, connector.secret, timeouts=timeouts, refusal=hosts.url_problem
+            )
         return client

@@ -20,7 +20,8 @@ from connections import services
 from connections.choices import RunStatus
 from connections.forms import SyncConnectorForm
 from connections.tasks import run_sync
-from connectors.hosts import ConnectorNotAllowed, url_problem
+from connectors.client import ConnectorNotAllowed
+from connectors.hosts import url_problem
 from connectors.models import SyncConnector
 from connectors.sdk import ConnectorApp
 from erpsync_admin.env import ConfigError, Env
@@ -134,6 +135,11 @@ def test_a_stored_connector_outside_the_list_is_refused_at_call_time_with_a_mess
     client.force_login(admin_user)
     tab = client.get(reverse("crm:company-tab", args=[world.company.pk, "erp"]))
     assert message in tab.content.decode()
+    # The tab asks its connectors from other threads; the reason still comes in the reader's language.
+    client.cookies["django_language"] = "sv"
+    swedish = client.get(reverse("crm:company-tab", args=[world.company.pk, "erp"])).content.decode()
+    assert "är inte en tillåten värd för Synkkopplingar" in swedish
+    client.cookies["django_language"] = "en"
     checked = client.post(reverse("connections:connector-check", args=[world.connector.pk]), follow=True)
     assert message in checked.content.decode()
     edit = client.get(reverse("connections:connection-edit", args=[world.connection.pk]))
