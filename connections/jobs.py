@@ -75,8 +75,6 @@ def send(run_ids: list[int]) -> None:
     except Exception:
         log.warning("the broker did not take runs %s; the sweeper sends them again", run_ids, exc_info=True)
         SyncRun.objects.filter(pk__in=run_ids, status=RunStatus.QUEUED).update(send_failed_at=timezone.now())
-    else:
-        SyncRun.objects.filter(pk__in=run_ids, send_failed_at__isnull=False).update(send_failed_at=None)
 
 
 @transaction.atomic
@@ -157,7 +155,7 @@ def sweep_stuck_runs(now: datetime | None = None) -> list[int]:
                     error=_("Gave up after %(n)s attempts; the worker kept stopping during this run.") % {"n": run.attempts},
                 )  # fmt: skip
                 continue
-            SyncRun.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED, created_at=now)
+            SyncRun.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED, created_at=now, send_failed_at=None)
             resent.append(run.pk)
         transaction.on_commit(lambda: _send_each(resent))
     return resent
