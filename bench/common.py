@@ -10,6 +10,27 @@ import time
 from typing import Any
 
 
+def use_environment(database_url: str, broker_url: str | None = None, *, production: bool = False) -> None:
+    """A benchmark's settings, as defaults: what the environment already sets wins (``make bench`` sets the
+    database and the broker). ``production``: DEBUG off and throwaway keys, as the app runs in production."""
+    import os
+    import secrets
+
+    defaults = {"DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "erpsync_admin.settings"}
+    if broker_url:
+        defaults["CELERY_BROKER_URL"] = broker_url
+    if production:
+        os.environ["DEBUG"] = "0"  # even in a shell with DEBUG=1: the figures are the production app's
+        from cryptography.fernet import Fernet
+
+        defaults |= {"SECRET_KEY": secrets.token_urlsafe(40), "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                     "ERPSYNC_FERNET_KEYS": Fernet.generate_key().decode()}  # fmt: skip
+    else:
+        defaults["DEBUG"] = "1"
+    for name, value in defaults.items():
+        os.environ.setdefault(name, value)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

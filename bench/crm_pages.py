@@ -16,11 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import summary_row, write_results
+from bench.common import summary_row, use_environment, write_results
 
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erpsync_admin.settings")
+use_environment(f"sqlite:///{ROOT / 'var' / 'bench.sqlite3'}")
 
 
 def main() -> None:

@@ -21,14 +21,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import ensure_database, free_port, summary_row, wait_http, write_results
+from bench.common import ensure_database, free_port, summary_row, use_environment, wait_http, write_results
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/erpsync_bench")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erpsync_admin.settings")
-# The app runs as in production (no debug toolbar work, no template debug), with throwaway keys.
-os.environ["DEBUG"] = "0"
-os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
-os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+use_environment("postgres://postgres@127.0.0.1:5432/erpsync_bench", production=True)
 TARGET_P95_MS = 200
 
 
@@ -38,10 +33,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--companies", type=int, default=300)
     args = parser.parse_args()
-    if not os.environ.get("ERPSYNC_FERNET_KEYS"):
-        from cryptography.fernet import Fernet
-
-        os.environ["ERPSYNC_FERNET_KEYS"] = Fernet.generate_key().decode()
     ensure_database(os.environ["DATABASE_URL"])
 
     import django

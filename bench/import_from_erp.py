@@ -23,12 +23,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import demo_erp_connection, fresh_database, summary_row, write_results
+from bench.common import demo_erp_connection, fresh_database, summary_row, use_environment, write_results
 
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-import.sqlite3'}")
-os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/13")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erpsync_admin.settings")
+use_environment(f"sqlite:///{ROOT / 'var' / 'bench-import.sqlite3'}", "redis://127.0.0.1:6379/13")
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "100000"))
 # Demo ERP seeds 12 customers in every 20 actors: this many actors hold exactly CUSTOMERS customers.
 SEED_ACTORS = CUSTOMERS // 12 * 20 + CUSTOMERS % 12

@@ -24,7 +24,6 @@ import csv
 import json
 import os
 import resource
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -40,17 +39,12 @@ from bench.common import (
     free_port,
     fresh_database,
     summary_row,
+    use_environment,
     wait_http,
     write_results,
 )
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/erpsync_bench")
-os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erpsync_admin.settings")
-# The app runs as in production (no debug toolbar work, no template debug), with throwaway keys.
-os.environ["DEBUG"] = "0"
-os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(40))
-os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost")
+use_environment("postgres://postgres@127.0.0.1:5432/erpsync_bench", "redis://127.0.0.1:6379/14", production=True)
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 RUN_NAME = "Sync now, queued → finished"
 
@@ -63,10 +57,6 @@ def main() -> None:
     parser.add_argument("--linked", type=int, default=300)
     parser.add_argument("--sync-now-every", type=float, default=3.0, help="seconds between one user's Sync nows")
     args = parser.parse_args()
-    if not os.environ.get("ERPSYNC_FERNET_KEYS"):
-        from cryptography.fernet import Fernet
-
-        os.environ["ERPSYNC_FERNET_KEYS"] = Fernet.generate_key().decode()
     ensure_database(os.environ["DATABASE_URL"])
 
     import django

@@ -10,7 +10,6 @@ Prints the figures and writes bench/results/tryton_sync.json.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import statistics
 import sys
@@ -22,11 +21,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import database_description, summary_row, write_results
+from bench.common import database_description, summary_row, use_environment, write_results
 
-os.environ.setdefault("DEBUG", "1")
-os.environ.setdefault("DATABASE_URL", f"sqlite:///{ROOT / 'var' / 'bench-tryton.sqlite3'}")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erpsync_admin.settings")
+use_environment(f"sqlite:///{ROOT / 'var' / 'bench-tryton.sqlite3'}")
 
 
 def main() -> None:
