@@ -10,6 +10,7 @@ import pytest
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from connections import mapping, services
 from connections.models import ErpConnection, Link, SyncRun
@@ -94,6 +95,9 @@ def test_a_sync_now_waiting_for_a_retry_says_why(client: Any, setup: dict[str, A
     waiting = client.get(reverse("erp:run", args=[run.pk]), HTTP_HX_REQUEST="true").content.decode()
     assert "<progress" in waiting
     assert "The last attempt failed; it will be tried again: GetActors: no answer within the timeout" in waiting
+    SyncRun.objects.filter(pk=run.pk).update(attempts=0, error="", send_failed_at=timezone.now())
+    unsent = client.get(reverse("erp:run", args=[run.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert "The job queue could not be reached; the run is sent again within a minute" in unsent
 
 
 def test_an_unlinked_record_is_linked_from_a_search_with_the_users_choice_per_field(
