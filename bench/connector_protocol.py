@@ -87,10 +87,24 @@ def main() -> None:
     port = free_port()
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "connectors.demo", "--port", str(port), "--secret-file", str(work / "secret"),
-         "--data", str(work / "demo.sqlite3"), "--seed-actors", str(args.actors)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "connectors.demo",
+            "--port",
+            str(port),
+            "--secret-file",
+            str(work / "secret"),
+            "--data",
+            str(work / "demo.sqlite3"),
+            "--seed-actors",
+            str(args.actors),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     client = ConnectorClient(f"http://127.0.0.1:{port}", secret)
     try:
         while True:
@@ -163,14 +177,22 @@ def main() -> None:
     )
     print(f"Demo ERP memory (RSS):        {memory:.0f} MB at {args.actors} actors (target <= 200 MB)")
     table = [
-        summary_row(f"change feed of all {fed:,} actors, pages of 1,000", "≥ 20,000 actors/s",
-                    f"{feed['actors_per_second']:,} actors/s", feed["actors_per_second"] >= 20_000,
-                    feed["overhead_ratio"]),
-        summary_row("GetActors with 1,000 keys", "p50 ≤ 150 ms",
-                    f"p50 {get['p50_ms']:.0f} ms, p95 {get['p95_ms']:.0f} ms", get["p50_ms"] <= 150,
-                    get["overhead_ratio"]),
+        summary_row(
+            f"change feed of all {fed:,} actors, pages of 1,000",
+            "≥ 20,000 actors/s and ≤ 2.5× the raw floor",
+            f"{feed['actors_per_second']:,} actors/s",
+            feed["actors_per_second"] >= 20_000 and feed["overhead_ratio"] <= 2.5,
+            feed["overhead_ratio"],
+        ),
+        summary_row(
+            "GetActors with 1,000 keys",
+            "p50 ≤ 150 ms",
+            f"p50 {get['p50_ms']:.0f} ms, p95 {get['p95_ms']:.0f} ms",
+            get["p50_ms"] <= 150,
+            get["overhead_ratio"],
+        ),
         summary_row(f"Demo ERP memory (RSS) at {args.actors:,} actors", "≤ 200 MB", f"{memory:.0f} MB", memory <= 200),
-    ]  # fmt: skip
+    ]
     write_results("connector_protocol", results, table, database="SQLite (Demo ERP's own)")
 
 

@@ -61,10 +61,26 @@ def main() -> None:
             secret = secrets.token_urlsafe(24)
             (work / f"secret{n}").write_text(secret)
             port = free_port()
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "connectors.demo", "--port", str(port), "--secret-file", str(work / f"secret{n}"),
-                 "--data", str(work / f"demo{n}.sqlite3"), "--seed-actors", str(args.companies + 50)],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+            processes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "connectors.demo",
+                        "--port",
+                        str(port),
+                        "--secret-file",
+                        str(work / f"secret{n}"),
+                        "--data",
+                        str(work / f"demo{n}.sqlite3"),
+                        "--seed-actors",
+                        str(args.companies + 50),
+                    ],
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
             url = f"http://127.0.0.1:{port}"
             wait_http(f"{url}/v1/health")
             connector = SyncConnector(name=f"Demo ERP {n + 1}", url=url)
@@ -73,30 +89,60 @@ def main() -> None:
             with services.interactive_client(url, secret) as client:
                 fields = client.get_config_data().data.fields
             config: dict[str, p.Value] = {"client_name": f"bench {n}", "api_key": "demo-api-key", "company_number": 1}
-            conn = services.save_connection(ErpConnection(name=f"Demo ERP {n + 1}", connector=connector),
-                                            fields=fields, values=config, grants=[], user=None)  # fmt: skip
+            conn = services.save_connection(
+                ErpConnection(name=f"Demo ERP {n + 1}", connector=connector),
+                fields=fields,
+                values=config,
+                grants=[],
+                user=None,
+            )
             # Two fields synced, four shown live (two of them list values, shown as their text).
             live = ("BALANCE", "CURRENCY", "PAYMENT_TERMS", "INVOICE_COUNT")
-            rows = [mapping.FieldRow(f.key, *({"NAME": ("NAME", "both"), "PHONE": ("PHONE", "both")}.get(f.key, ("", ""))),
-                                     f.key == "NAME", f.key in live)
-                    for f in conn.erp_fields.filter(actor_type="Customer")]  # fmt: skip
+            rows = [
+                mapping.FieldRow(
+                    f.key,
+                    *({"NAME": ("NAME", "both"), "PHONE": ("PHONE", "both")}.get(f.key, ("", ""))),
+                    f.key == "NAME",
+                    f.key in live,
+                )
+                for f in conn.erp_fields.filter(actor_type="Customer")
+            ]
             mapping.save_field_mapping(conn, "Customer", True, rows, None)
             services.set_active(conn, True, None)
             ErpConnection.objects.filter(pk=conn.pk).update(priority=n + 1)
             erp = conn.connector.client().connection(str(conn.guid), conn.config_values)
             keys = [a.key or "" for page in erp.changes(p.ActorType.CUSTOMER, page_size=1000) for a in page.actors]
-            Link.objects.bulk_create(Link(connection=conn, actor_type="Customer", erp_key=key, company=company,
-                                          baseline={"NAME": company.name})
-                                     for key, company in zip(keys, companies, strict=False))  # fmt: skip
+            Link.objects.bulk_create(
+                Link(
+                    connection=conn,
+                    actor_type="Customer",
+                    erp_key=key,
+                    company=company,
+                    baseline={"NAME": company.name},
+                )
+                for key, company in zip(keys, companies, strict=False)
+            )
         SyncSettings.objects.update_or_create(pk=1, defaults={"crm_priority": 0})
         call_command("collectstatic", interactive=False, verbosity=0)
 
         port = free_port()
         env = {**os.environ, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
-        processes.append(subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "erpsync_admin.wsgi", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--access-logfile", "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null"],
-            cwd=ROOT, env=env))  # fmt: skip
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "gunicorn"),
+                    "erpsync_admin.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    "2",
+                    "--access-logfile",
+                    "-" if os.environ.get("BENCH_ACCESS_LOG") else "/dev/null",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
         host = f"http://127.0.0.1:{port}"
         wait_http(f"{host}/login/")
         stats = work / "locust"
@@ -104,32 +150,63 @@ def main() -> None:
             f"load: {args.users} users for {args.seconds} s against {host} (3 connections, {len(companies)} companies)"
         )
         subprocess.run(
-            [str(Path(sys.executable).parent / "locust"), "-f", str(ROOT / "bench" / "locust_erp_tab.py"), "--headless",
-             "--users", str(args.users), "--spawn-rate", "5", "--reset-stats", "--run-time", f"{args.seconds}s",
-             "--host", host, "--csv", str(stats), "--only-summary", "--loglevel", "WARNING"],
-            cwd=ROOT, env={**env, "ERPSYNC_BENCH_COMPANIES": ",".join(str(c.pk) for c in companies)}, check=False,
-        )  # fmt: skip
+            [
+                str(Path(sys.executable).parent / "locust"),
+                "-f",
+                str(ROOT / "bench" / "locust_erp_tab.py"),
+                "--headless",
+                "--users",
+                str(args.users),
+                "--spawn-rate",
+                "5",
+                "--reset-stats",
+                "--run-time",
+                f"{args.seconds}s",
+                "--host",
+                host,
+                "--csv",
+                str(stats),
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env={**env, "ERPSYNC_BENCH_COMPANIES": ",".join(str(c.pk) for c in companies)},
+            check=False,
+        )
         with open(f"{stats}_stats.csv") as handle:
             row = next(r for r in csv.DictReader(handle) if r["Name"] == "ERP tab, 3 connections")
         result = {
             "what": "ERP tab page, 3 active connections (live values from 3 Demo ERP processes), gunicorn 2 workers, "
-                    "PostgreSQL",
-            "users": args.users, "seconds": args.seconds, "requests": int(row["Request Count"]),
-            "failures": int(row["Failure Count"]), "rps": round(float(row["Requests/s"]), 1),
-            "p50_ms": float(row["50%"]), "p95_ms": float(row["95%"]), "p99_ms": float(row["99%"]),
-            "max_ms": round(float(row["Max Response Time"]), 1), "target_p95_ms": TARGET_P95_MS,
+            "PostgreSQL",
+            "users": args.users,
+            "seconds": args.seconds,
+            "requests": int(row["Request Count"]),
+            "failures": int(row["Failure Count"]),
+            "rps": round(float(row["Requests/s"]), 1),
+            "p50_ms": float(row["50%"]),
+            "p95_ms": float(row["95%"]),
+            "p99_ms": float(row["99%"]),
+            "max_ms": round(float(row["Max Response Time"]), 1),
+            "target_p95_ms": TARGET_P95_MS,
             "cpus": os.cpu_count(),
-        }  # fmt: skip
+        }
         met = result["failures"] == 0 and result["p95_ms"] <= TARGET_P95_MS
-        print(f"ERP tab, 3 connections: p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms, "
-              f"p99 {result['p99_ms']:.0f} ms, {result['rps']} requests/s, {result['requests']} requests, "
-              f"{result['failures']} failures — target p95 ≤ {TARGET_P95_MS} ms, no errors: {'met' if met else 'NOT met'}")  # fmt: skip
-        table = [summary_row(
-            f"ERP tab with 3 active connections (3 Demo ERP processes), {args.users} users for {args.seconds} s, "
-            "gunicorn 2 workers", f"p95 ≤ {TARGET_P95_MS} ms, no errors",
-            f"p95 {result['p95_ms']:.0f} ms (p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms), "
-            f"{result['failures']} errors in {result['requests']:,} pages", met,
-        )]  # fmt: skip
+        print(
+            f"ERP tab, 3 connections: p50 {result['p50_ms']:.0f} ms, p95 {result['p95_ms']:.0f} ms, "
+            f"p99 {result['p99_ms']:.0f} ms, {result['rps']} requests/s, {result['requests']} requests, "
+            f"{result['failures']} failures — target p95 ≤ {TARGET_P95_MS} ms, no errors: {'met' if met else 'NOT met'}"
+        )
+        table = [
+            summary_row(
+                f"ERP tab with 3 active connections (3 Demo ERP processes), {args.users} users for {args.seconds} s, "
+                "gunicorn 2 workers",
+                f"p95 ≤ {TARGET_P95_MS} ms, no errors",
+                f"p95 {result['p95_ms']:.0f} ms (p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms), "
+                f"{result['failures']} errors in {result['requests']:,} pages",
+                met,
+            )
+        ]
         write_results("erp_tab_load", result, table)
     finally:
         for process in reversed(processes):

@@ -23,9 +23,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import demo_erp_connection, fresh_database, summary_row, use_environment, write_results
+from bench.common import (
+    demo_erp_connection,
+    fresh_database,
+    map_nordic_countries,
+    summary_row,
+    use_environment,
+    write_results,
+)
 
-use_environment(f"sqlite:///{ROOT / 'var' / 'bench-import.sqlite3'}", "redis://127.0.0.1:6379/13")
+use_environment(f"sqlite:///{ROOT / 'var' / 'bench-import.sqlite3'}", "redis://127.0.0.1:6379/13", production=True)
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "100000"))
 # Demo ERP seeds 12 customers in every 20 actors: this many actors hold exactly CUSTOMERS customers.
 SEED_ACTORS = CUSTOMERS // 12 * 20 + CUSTOMERS % 12
@@ -55,29 +62,47 @@ def main() -> None:
     from connections.bulk import insert_rows
     from connections.choices import ImportAction
     from connections.models import ErpImport, Link, SyncRun, SyncSettings
-    from crm.models import Company, Country
+    from crm.models import Company
 
     fresh_database()
     print(f"seeding Demo ERP with {SEED_ACTORS} actors ({CUSTOMERS} customers) …")
     demo, conn = demo_erp_connection(SEED_ACTORS)
     worker = None
     try:
-        rows = [mapping.FieldRow(f.key, f.key if f.key in MAPPED else "",
-                                 "erp_to_crm" if f.key == "NUMBER2" else "both" if f.key in MAPPED else "",
-                                 f.key == "NAME", False) for f in conn.erp_fields.filter(actor_type="Customer")]  # fmt: skip
+        rows = [
+            mapping.FieldRow(
+                f.key,
+                f.key if f.key in MAPPED else "",
+                "erp_to_crm" if f.key == "NUMBER2" else "both" if f.key in MAPPED else "",
+                f.key == "NAME",
+                False,
+            )
+            for f in conn.erp_fields.filter(actor_type="Customer")
+        ]
         mapping.save_field_mapping(conn, "Customer", True, rows, None)
-        countries = {code: Country.objects.get_or_create(code=code, defaults={"name": code})[0].pk
-                     for code in ("SE", "NO", "DK", "FI", "IS")}  # fmt: skip
-        mapping.save_list_mapping(conn, "Customer", "COUNTRY", [(c, c) for c in countries], dict(countries), None)
+        map_nordic_countries(conn)
         services.set_active(conn, True, None)
         SyncSettings.objects.update_or_create(pk=1, defaults={"automatic_sync": False})
         conn.refresh_from_db()
 
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "erpsync_admin", "worker", "--pool=solo", "--without-mingle",
-             "--without-gossip", "--loglevel=WARNING"],
-            cwd=ROOT, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "erpsync_admin",
+                "worker",
+                "--pool=solo",
+                "--without-mingle",
+                "--without-gossip",
+                "--loglevel=WARNING",
+            ],
+            cwd=ROOT,
+            env={**os.environ},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
         def wait(run_id: int | None, what: str) -> SyncRun:
             deadline = time.monotonic() + 1800
@@ -104,11 +129,15 @@ def main() -> None:
             finished = time.perf_counter()
             outcomes = importing.summary(erp_import)["outcomes"]
             figures: dict[str, float | int] = {
-                "seconds": round(finished - started, 1), "preview_seconds": round(previewed - started, 1),
-                "import_seconds": round(finished - previewed, 1), "new": outcomes["new"],
-                "updated": outcomes["updated"], "failed": run.failed, "undecided_in_plan": summary["undecided"],
+                "seconds": round(finished - started, 1),
+                "preview_seconds": round(previewed - started, 1),
+                "import_seconds": round(finished - previewed, 1),
+                "new": outcomes["new"],
+                "updated": outcomes["updated"],
+                "failed": run.failed,
+                "undecided_in_plan": summary["undecided"],
                 "worker_peak_rss_mb": round(peak_rss_mb(worker.pid)),
-            }  # fmt: skip
+            }
             print(label, figures)
             return figures
 
@@ -127,8 +156,13 @@ def main() -> None:
             for start in range(0, len(companies), 1000):
                 created = [Company(**values) for values in companies[start : start + 1000]]
                 insert_rows(Company, created)
-                insert_rows(Link, [Link(connection=conn, actor_type="Customer", company=company, **link)
-                                   for company, link in zip(created, links[start : start + 1000], strict=True)])  # fmt: skip
+                insert_rows(
+                    Link,
+                    [
+                        Link(connection=conn, actor_type="Customer", company=company, **link)
+                        for company, link in zip(created, links[start : start + 1000], strict=True)
+                    ],
+                )
         raw_floor = time.perf_counter() - started
         print("raw floor", round(raw_floor, 1))
 
@@ -153,14 +187,23 @@ def main() -> None:
     print(json.dumps(results, indent=2))
     peak = max(int(into_empty["worker_peak_rss_mb"]), int(matched["worker_peak_rss_mb"]))
     table = [
-        summary_row(f"{CUSTOMERS:,} Customers into an empty CRM, end to end", "≤ 60 s",
-                    f"{into_empty['seconds']} s (preview {into_empty['preview_seconds']} s, import "
-                    f"{into_empty['import_seconds']} s)", float(into_empty["seconds"]) <= 60, results["ratio_to_floor"]),
-        summary_row(f"{CUSTOMERS:,} Customers matched against {CUSTOMERS:,} existing companies", "—",
-                    f"{matched['seconds']} s (preview {matched['preview_seconds']} s, import {matched['import_seconds']} s)",
-                    None),
+        summary_row(
+            f"{CUSTOMERS:,} Customers into an empty CRM, end to end",
+            "≤ 60 s and ≤ 2.5× the raw floor",
+            f"{into_empty['seconds']} s (preview {into_empty['preview_seconds']} s, import "
+            f"{into_empty['import_seconds']} s); {into_empty['undecided_in_plan']:,} rows needed a decision",
+            float(into_empty["seconds"]) <= 60 and results["ratio_to_floor"] <= 2.5,
+            results["ratio_to_floor"],
+        ),
+        summary_row(
+            f"{CUSTOMERS:,} Customers matched against {CUSTOMERS:,} existing companies",
+            "—",
+            f"{matched['seconds']} s (preview {matched['preview_seconds']} s, import {matched['import_seconds']} s); "
+            f"{matched['undecided_in_plan']:,} rows needed a decision",
+            None,
+        ),
         summary_row("worker peak memory (RSS)", "≤ 400 MB", f"{peak} MB", peak <= 400),
-    ]  # fmt: skip
+    ]
     write_results("import_from_erp", results, table)
 
 

@@ -76,19 +76,27 @@ def main() -> None:
     call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115  (users anna, erpadmin … password "demo")
     SyncConnector.objects.all().delete()  # seed_demo's points at make run's Demo ERP
     missing = args.companies - Company.objects.count()
-    Company.objects.bulk_create((Company(name=f"Bench {n:05d} AB", number2=f"B{n}", postal_city="Umeå")
-                                 for n in range(missing)), batch_size=2000)  # fmt: skip
+    Company.objects.bulk_create(
+        (Company(name=f"Bench {n:05d} AB", number2=f"B{n}", postal_city="Umeå") for n in range(missing)),
+        batch_size=2000,
+    )
 
     work = Path(tempfile.mkdtemp(prefix="erpsync-bench-load-"))
     processes: list[subprocess.Popen[bytes]] = []
     demo, conn = demo_erp_connection(int(args.linked / 0.6) + 200)
     processes.append(demo)
     try:
-        wanted = {"NAME": ("NAME", "both"), "PHONE": ("PHONE", "both"), "EMAIL": ("EMAIL", "erp_to_crm"),
-                  "COUNTRY": ("COUNTRY", "erp_to_crm")}  # fmt: skip
+        wanted = {
+            "NAME": ("NAME", "both"),
+            "PHONE": ("PHONE", "both"),
+            "EMAIL": ("EMAIL", "erp_to_crm"),
+            "COUNTRY": ("COUNTRY", "erp_to_crm"),
+        }
         live = ("BALANCE", "CURRENCY", "PAYMENT_TERMS", "INVOICE_COUNT")
-        rows = [mapping.FieldRow(f.key, *wanted.get(f.key, ("", "")), f.key == "NAME", f.key in live)
-                for f in conn.erp_fields.filter(actor_type="Customer")]  # fmt: skip
+        rows = [
+            mapping.FieldRow(f.key, *wanted.get(f.key, ("", "")), f.key == "NAME", f.key in live)
+            for f in conn.erp_fields.filter(actor_type="Customer")
+        ]
         mapping.save_field_mapping(conn, "Customer", True, rows, None)
         countries = {c.code: c.pk for c in Country.objects.filter(code__in=("SE", "NO", "DK", "FI", "IS"))}
         mapping.save_list_mapping(conn, "Customer", "COUNTRY", [(c, c) for c in countries], dict(countries), None)
@@ -101,14 +109,18 @@ def main() -> None:
         companies = list(Company.objects.order_by("pk"))
         step = max(1, len(companies) // args.linked)
         chosen = companies[::step][: min(args.linked, len(keys))]
-        links = Link.objects.bulk_create(Link(connection=conn, actor_type="Customer", erp_key=key, company=company)
-                                         for key, company in zip(keys, chosen, strict=False))  # fmt: skip
+        links = Link.objects.bulk_create(
+            Link(connection=conn, actor_type="Customer", erp_key=key, company=company)
+            for key, company in zip(keys, chosen, strict=False)
+        )
         linked_ids = {c.pk for c in chosen}
         data = {
             "linked": [[link.company_id, link.pk] for link in links],
             "unlinked": [[c.pk, c.name] for c in companies if c.pk not in linked_ids],
-            "connection": conn.pk, "connection_name": conn.name, "list_pages": (len(companies) + 24) // 25,
-        }  # fmt: skip
+            "connection": conn.pk,
+            "connection_name": conn.name,
+            "list_pages": (len(companies) + 24) // 25,
+        }
         (work / "data.json").write_text(json.dumps(data))
         call_command("collectstatic", interactive=False, verbosity=0)
 
@@ -118,16 +130,41 @@ def main() -> None:
         logs.mkdir()
         celery = [str(bin_dir / "celery"), "-A", "erpsync_admin"]
         for name, command in (
-            ("worker", [*celery, "worker", "--concurrency=2", "--without-mingle", "--without-gossip", "--loglevel=WARNING"]),
+            (
+                "worker",
+                [*celery, "worker", "--concurrency=2", "--without-mingle", "--without-gossip", "--loglevel=WARNING"],
+            ),
             ("beat", [*celery, "beat", "--loglevel=WARNING", "--schedule", str(work / "celerybeat-schedule")]),
-        ):  # fmt: skip
-            processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                              stderr=open(logs / f"{name}.log", "wb")))  # noqa: SIM115  # fmt: skip
+        ):
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=open(logs / f"{name}.log", "wb"),  # noqa: SIM115
+                )
+            )
         port = free_port()
-        processes.append(subprocess.Popen(
-            [str(bin_dir / "gunicorn"), "erpsync_admin.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-             "--access-logfile", str(logs / "access.log"), "--access-logformat", "%(s)s %(D)s %(U)s"],
-            cwd=ROOT, env=env, stderr=open(logs / "gunicorn.log", "wb")))  # noqa: SIM115  # fmt: skip
+        processes.append(
+            subprocess.Popen(
+                [
+                    str(bin_dir / "gunicorn"),
+                    "erpsync_admin.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    "2",
+                    "--access-logfile",
+                    str(logs / "access.log"),
+                    "--access-logformat",
+                    "%(s)s %(D)s %(U)s",
+                ],
+                cwd=ROOT,
+                env=env,
+                stderr=open(logs / "gunicorn.log", "wb"),  # noqa: SIM115
+            )
+        )
         host = f"http://127.0.0.1:{port}"
         wait_http(f"{host}/login/")
 
@@ -135,11 +172,16 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         stats = out / "load_test"
         sync_now_users = max(1, round(args.users / 10))
-        print(f"load: {args.users} users ({sync_now_users} pressing Sync now every {args.sync_now_every:g} s, "
-              f"1 admin) for {args.seconds} s against {host}: {len(companies)} companies, {len(links)} linked")  # fmt: skip
-        locust_env = {**env, "ERPSYNC_BENCH_DATA": str(work / "data.json"),
-                      "ERPSYNC_BENCH_SYNC_NOW_EVERY": str(args.sync_now_every),
-                      "ERPSYNC_BENCH_SYNC_NOW_USERS": str(sync_now_users)}  # fmt: skip
+        print(
+            f"load: {args.users} users ({sync_now_users} pressing Sync now every {args.sync_now_every:g} s, "
+            f"1 admin) for {args.seconds} s against {host}: {len(companies)} companies, {len(links)} linked"
+        )
+        locust_env = {
+            **env,
+            "ERPSYNC_BENCH_DATA": str(work / "data.json"),
+            "ERPSYNC_BENCH_SYNC_NOW_EVERY": str(args.sync_now_every),
+            "ERPSYNC_BENCH_SYNC_NOW_USERS": str(sync_now_users),
+        }
         groups = {
             "web (gunicorn, 2 workers)": processes[-1].pid,
             "Celery worker": processes[-3].pid,
@@ -151,32 +193,68 @@ def main() -> None:
         busy_before, locust_before = machine_busy_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
         began = time.monotonic()
         subprocess.run(
-            [str(bin_dir / "locust"), "-f", str(ROOT / "bench" / "locust_app.py"), "--headless",
-             "--users", str(args.users), "--spawn-rate", "5", "--reset-stats", "--run-time", f"{args.seconds}s",
-             "--stop-timeout", "60", "--host", host, "--csv", str(stats), "--json-file", str(stats),
-             "--only-summary", "--loglevel", "WARNING"],
-            cwd=ROOT, env=locust_env, check=False,
-        )  # fmt: skip
+            [
+                str(bin_dir / "locust"),
+                "-f",
+                str(ROOT / "bench" / "locust_app.py"),
+                "--headless",
+                "--users",
+                str(args.users),
+                "--spawn-rate",
+                "5",
+                "--reset-stats",
+                "--run-time",
+                f"{args.seconds}s",
+                "--stop-timeout",
+                "60",
+                "--host",
+                host,
+                "--csv",
+                str(stats),
+                "--json-file",
+                str(stats),
+                "--only-summary",
+                "--loglevel",
+                "WARNING",
+            ],
+            cwd=ROOT,
+            env=locust_env,
+            check=False,
+        )
         # Where the machine's CPU went during the run, in cores (of os.cpu_count()) on average.
         span = time.monotonic() - began
         locust_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = {name: round((cpu_seconds(groups[name] or 0) - before) / span, 2) for name, before in cpu_before.items()}
-        cpu["locust"] = round((locust_after.ru_utime + locust_after.ru_stime - locust_before.ru_utime
-                               - locust_before.ru_stime) / span, 2)  # fmt: skip
+        cpu["locust"] = round(
+            (locust_after.ru_utime + locust_after.ru_stime - locust_before.ru_utime - locust_before.ru_stime) / span, 2
+        )
         cpu["the whole machine"] = round((machine_busy_seconds() - busy_before) / span, 2)
         cpu["everything else (other work on the machine)"] = round(
-            cpu["the whole machine"] - sum(v for k, v in cpu.items() if k != "the whole machine"), 2)  # fmt: skip
+            cpu["the whole machine"] - sum(v for k, v in cpu.items() if k != "the whole machine"), 2
+        )
         runs = dict.fromkeys(("succeeded", "partially_failed", "failed", "queued", "running"), 0)
         for status in SyncRun.objects.filter(kind="sync_now").values_list("status", flat=True):
             runs[status] = runs.get(status, 0) + 1
         written = Link.objects.filter(connection=conn, last_synced_at__isnull=False).count()
         # The same runs as the worker saw them: from the row written to the run marked finished, no polling.
-        took = sorted((finished - created).total_seconds() * 1000 for created, finished in SyncRun.objects.filter(
-            kind="sync_now", finished_at__isnull=False).values_list("created_at", "finished_at") if finished)  # fmt: skip
-        in_worker = {"runs": len(took), "p50_ms": round(took[len(took) // 2]) if took else None,
-                     "p95_ms": round(took[int(len(took) * 0.95) - 1]) if len(took) >= 20 else None}  # fmt: skip
-        problems = [line for name in ("worker", "gunicorn") for line in
-                    (logs / f"{name}.log").read_text(errors="replace").splitlines() if "Traceback" in line or "ERROR" in line]  # fmt: skip
+        took = sorted(
+            (finished - created).total_seconds() * 1000
+            for created, finished in SyncRun.objects.filter(kind="sync_now", finished_at__isnull=False).values_list(
+                "created_at", "finished_at"
+            )
+            if finished
+        )
+        in_worker = {
+            "runs": len(took),
+            "p50_ms": round(took[len(took) // 2]) if took else None,
+            "p95_ms": round(took[int(len(took) * 0.95) - 1]) if len(took) >= 20 else None,
+        }
+        problems = [
+            line
+            for name in ("worker", "gunicorn")
+            for line in (logs / f"{name}.log").read_text(errors="replace").splitlines()
+            if "Traceback" in line or "ERROR" in line
+        ]
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -189,26 +267,42 @@ def main() -> None:
     requests, total, failures = read_stats(stats)
     result: dict[str, Any] = {
         "what": "the whole app under load: company list, company page + ERP tab, Sync now through a real Celery "
-                "worker, the Sync tab; gunicorn 2 workers, PostgreSQL, Redis, one Demo ERP process",
-        "users": args.users, "sync_now_users": sync_now_users, "sync_now_every_s": args.sync_now_every,
-        "seconds": args.seconds, "companies": len(companies), "linked": len(links),
-        "requests": requests, "total": total, "failures_seen": failures,
-        "sync_now_runs_in_db": runs, "sync_now_queued_to_finished_in_db": in_worker,
-        "links_synced_at_least_once": written, "cpu_cores_used": cpu,
-        "server_log_errors": len(problems), "server_side": server_side(logs / "access.log"),
-    }  # fmt: skip
+        "worker, the Sync tab; gunicorn 2 workers, PostgreSQL, Redis, one Demo ERP process",
+        "users": args.users,
+        "sync_now_users": sync_now_users,
+        "sync_now_every_s": args.sync_now_every,
+        "seconds": args.seconds,
+        "companies": len(companies),
+        "linked": len(links),
+        "requests": requests,
+        "total": total,
+        "failures_seen": failures,
+        "sync_now_runs_in_db": runs,
+        "sync_now_queued_to_finished_in_db": in_worker,
+        "links_synced_at_least_once": written,
+        "cpu_cores_used": cpu,
+        "server_log_errors": len(problems),
+        "server_side": server_side(logs / "access.log"),
+    }
     print(f"{'request':34} {'count':>7} {'fail':>5} {'p50':>6} {'p95':>6} {'p99':>6}  (ms)")
     for name, row in [*requests.items(), ("all requests", total)]:
-        print(f"{name:34} {row['requests']:7} {row['failures']:5} {row['p50_ms']:6.0f} {row['p95_ms']:6.0f} "
-              f"{row['p99_ms']:6.0f}")  # fmt: skip
-    print(f"error rate {total['error_rate']:.4%} ({total['failures']} of {total['requests']}), "
-          f"{total['rps']} requests/s")  # fmt: skip
+        print(
+            f"{name:34} {row['requests']:7} {row['failures']:5} {row['p50_ms']:6.0f} {row['p95_ms']:6.0f} "
+            f"{row['p99_ms']:6.0f}"
+        )
+    print(
+        f"error rate {total['error_rate']:.4%} ({total['failures']} of {total['requests']}), {total['rps']} requests/s"
+    )
     print("Sync now runs in the database: " + ", ".join(f"{k} {v}" for k, v in runs.items()))
-    print(f"Sync now, queued → finished as the database records it: p50 {in_worker['p50_ms']} ms, "
-          f"p95 {in_worker['p95_ms']} ms ({in_worker['runs']} runs)")  # fmt: skip
+    print(
+        f"Sync now, queued → finished as the database records it: p50 {in_worker['p50_ms']} ms, "
+        f"p95 {in_worker['p95_ms']} ms ({in_worker['runs']} runs)"
+    )
     inside = result["server_side"]
-    print(f"inside gunicorn (a worker took the request → answered): p50 {inside['p50_ms']} ms, "
-          f"p95 {inside['p95_ms']} ms, p99 {inside['p99_ms']} ms over {inside['requests']} requests")  # fmt: skip
+    print(
+        f"inside gunicorn (a worker took the request → answered): p50 {inside['p50_ms']} ms, "
+        f"p95 {inside['p95_ms']} ms, p99 {inside['p99_ms']} ms over {inside['requests']} requests"
+    )
     print(f"CPU during the run, in cores of {os.cpu_count()}: " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
     for failure in failures[:10]:
         print(f"  failure: {failure['occurrences']}× {failure['name']}: {failure['error']}")
@@ -232,12 +326,15 @@ def main() -> None:
     ]
     if run:
         ended = runs["succeeded"] + runs["partially_failed"] + runs["failed"]
-        summary.append(summary_row(
-            "Sync now under that load, queued → finished (Celery worker on Redis; the page polls every 0.5 s)", "—",
-            f"p50 {run['p50_ms']:.0f} ms, p95 {run['p95_ms']:.0f} ms as the user sees it (in the database: p50 "
-            f"{in_worker['p50_ms']} ms, p95 {in_worker['p95_ms']} ms); {runs['succeeded']} of {ended} runs succeeded",
-            runs["failed"] + runs["partially_failed"] == 0,
-        ))  # fmt: skip
+        summary.append(
+            summary_row(
+                "Sync now under that load, queued → finished (Celery worker on Redis; the page polls every 0.5 s)",
+                "—",
+                f"p50 {run['p50_ms']:.0f} ms, p95 {run['p95_ms']:.0f} ms as the user sees it (in the database: p50 "
+                f"{in_worker['p50_ms']} ms, p95 {in_worker['p95_ms']} ms); {runs['succeeded']} of {ended} runs succeeded",
+                runs["failed"] + runs["partially_failed"] == 0,
+            )
+        )
     write_results("load_test", result, summary)
 
 
@@ -277,8 +374,14 @@ def cpu_seconds(root: int) -> float:
 def postmaster() -> int | None:
     """PostgreSQL's main process on this machine, if it runs here."""
     table = _processes()
-    return next((pid for pid, (name, parent) in table.items()
-                 if name == "postgres" and table.get(parent, ("", 0))[0] != "postgres"), None)  # fmt: skip
+    return next(
+        (
+            pid
+            for pid, (name, parent) in table.items()
+            if name == "postgres" and table.get(parent, ("", 0))[0] != "postgres"
+        ),
+        None,
+    )
 
 
 def machine_busy_seconds() -> float:
@@ -323,17 +426,24 @@ def read_stats(stats: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any], 
     seconds = max((e["last_request_timestamp"] or began for e in entries), default=began) - began or 1.0
 
     def figures(count: int, failed: int, times: dict[int, int], longest: float) -> dict[str, Any]:
-        return {"requests": count, "failures": failed, "p50_ms": percentile(times, 0.5),
-                "p95_ms": percentile(times, 0.95), "p99_ms": percentile(times, 0.99), "max_ms": round(longest, 1),
-                "rps": round(count / seconds, 2)}  # fmt: skip
+        return {
+            "requests": count,
+            "failures": failed,
+            "p50_ms": percentile(times, 0.5),
+            "p95_ms": percentile(times, 0.95),
+            "p99_ms": percentile(times, 0.99),
+            "max_ms": round(longest, 1),
+            "rps": round(count / seconds, 2),
+        }
 
     requests: dict[str, dict[str, Any]] = {}
     every: dict[int, int] = {}
     count, failed, longest = 0, 0, 0.0
     for entry in sorted(entries, key=lambda e: e["name"]):
         times = {int(k): int(v) for k, v in entry["response_times"].items()}
-        requests[entry["name"]] = figures(entry["num_requests"], entry["num_failures"], times,
-                                          entry["max_response_time"] or 0)  # fmt: skip
+        requests[entry["name"]] = figures(
+            entry["num_requests"], entry["num_failures"], times, entry["max_response_time"] or 0
+        )
         if entry["method"] != "RUN":
             for value, n in times.items():
                 every[value] = every.get(value, 0) + n
@@ -342,8 +452,10 @@ def read_stats(stats: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any], 
     total = figures(count, failed, every, longest)
     total["error_rate"] = round(failed / total["requests"], 6) if total["requests"] else 1.0
     with open(f"{stats}_failures.csv") as handle:
-        failures = [{"name": r["Name"], "error": r["Error"], "occurrences": int(r["Occurrences"])}
-                    for r in csv.DictReader(handle)]  # fmt: skip
+        failures = [
+            {"name": r["Name"], "error": r["Error"], "occurrences": int(r["Occurrences"])}
+            for r in csv.DictReader(handle)
+        ]
     return requests, total, failures
 
 

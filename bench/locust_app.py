@@ -105,18 +105,29 @@ class SalesUser(LoggedInUser):
     def linked_company(self) -> None:
         pk, _link = _pick(DATA["linked"])
         self.page(f"/companies/{pk}/", "company page", must=(f"/companies/{pk}/tabs/erp/",))
-        self.page(f"/companies/{pk}/tabs/erp/", "ERP tab, linked company",
-                  must=('class="card erp-section"', "Linked to Customer", "/sync-now/"), must_not=(UNREACHABLE,))  # fmt: skip
+        self.page(
+            f"/companies/{pk}/tabs/erp/",
+            "ERP tab, linked company",
+            must=('class="card erp-section"', "Linked to Customer", "/sync-now/"),
+            must_not=(UNREACHABLE,),
+        )
 
     @task(1)
     def unlinked_company(self) -> None:
         pk, name = _pick(DATA["unlinked"])
         self.page(f"/companies/{pk}/", "company page", must=(f"/companies/{pk}/tabs/erp/",))
-        self.page(f"/companies/{pk}/tabs/erp/", "ERP tab, unlinked company",
-                  must=('class="card erp-section"', "Not linked to"), must_not=(UNREACHABLE,))  # fmt: skip
+        self.page(
+            f"/companies/{pk}/tabs/erp/",
+            "ERP tab, unlinked company",
+            must=('class="card erp-section"', "Not linked to"),
+            must_not=(UNREACHABLE,),
+        )
         # The tab's search form fires when it loads (hx-trigger="load"): the ERP is searched for the name.
-        self.page(f"/erp/connect/{DATA['connection']}/{pk}/?kind=company&q={quote_plus(name)}", "ERP search as the tab loads",
-                  must_not=("message-warning",))  # fmt: skip
+        self.page(
+            f"/erp/connect/{DATA['connection']}/{pk}/?kind=company&q={quote_plus(name)}",
+            "ERP search as the tab loads",
+            must_not=("message-warning",),
+        )
 
 
 class SyncNowUser(LoggedInUser):
@@ -150,8 +161,9 @@ class SyncNowUser(LoggedInUser):
                 self._finished(started, "still queued or running after 60 s")
                 return
             time.sleep(0.5)  # the ERP tab polls every half second
-            with self.client.get(str(run["url"]), name="Sync now, run status", catch_response=True,
-                                 allow_redirects=False) as polled:  # fmt: skip
+            with self.client.get(
+                str(run["url"]), name="Sync now, run status", catch_response=True, allow_redirects=False
+            ) as polled:
                 if polled.status_code != 200:
                     polled.failure(f"HTTP {polled.status_code}")
                     return
@@ -168,9 +180,13 @@ class SyncNowUser(LoggedInUser):
 
     def _finished(self, started: float, problem: str) -> None:
         self.environment.events.request.fire(
-            request_type="RUN", name="Sync now, queued → finished", response_time=(time.perf_counter() - started) * 1000,
-            response_length=0, exception=RuntimeError(problem) if problem else None, context={},
-        )  # fmt: skip
+            request_type="RUN",
+            name="Sync now, queued → finished",
+            response_time=(time.perf_counter() - started) * 1000,
+            response_length=0,
+            exception=RuntimeError(problem) if problem else None,
+            context={},
+        )
 
 
 class AdminUser(LoggedInUser):

@@ -22,8 +22,20 @@ RESULTS = ROOT / "bench" / "results"
 PAGE = ROOT / "docs" / "performance.md"
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 # The table's order: the protocol and the engine first, then the pages, then the whole app.
-ORDER = ["connector_protocol", "sync_engine", "import_from_erp", "tryton_sync", "crm_pages", "erp_tab_load",
-         "load_test"]  # fmt: skip
+ORDER = [
+    "connector_protocol",
+    "sync_engine",
+    "sync_scale",
+    "first_sync_all",
+    "change_latency",
+    "reconcile",
+    "import_from_erp",
+    "tryton_sync",
+    "crm_pages",
+    "erp_tab_load",
+    "erp_tab_search",
+    "load_test",
+]
 HEADER = "| benchmark | target | measured | ratio to raw floor | machine |\n|---|---|---|---|---|"
 
 

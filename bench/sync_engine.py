@@ -19,36 +19,50 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.common import demo_erp_connection, fresh_database, summary_row, use_environment, write_results
+from bench.common import (
+    demo_erp_connection,
+    ensure_database,
+    fresh_database,
+    map_nordic_countries,
+    summary_row,
+    use_environment,
+    write_results,
+)
 
 use_environment(f"sqlite:///{ROOT / 'var' / 'bench-sync.sqlite3'}", "redis://127.0.0.1:6379/13")
 LINKS = 10_000
 
 
 def main() -> None:
+    if os.environ["DATABASE_URL"].startswith("postgres"):
+        ensure_database(os.environ["DATABASE_URL"])
     import django
 
     django.setup()
     from django.db import connection as db
     from django.utils import timezone
 
-    from connections import mapping, services, tasks
+    from connections import jobs, mapping, services
     from connections.models import ErpConnection, Link, SyncRun, SyncSettings
     from connectors import protocol as p
-    from crm.models import Company, Country
+    from crm.models import Company
 
     fresh_database()
     demo, conn = demo_erp_connection(int(LINKS / 0.6) + 100)
     worker = None
     try:
-        wanted = {"NAME": ("NAME", "both"), "PHONE": ("PHONE", "both"), "EMAIL": ("EMAIL", "erp_to_crm"),
-                  "COUNTRY": ("COUNTRY", "erp_to_crm")}  # fmt: skip
-        rows = [mapping.FieldRow(f.key, *wanted.get(f.key, ("", "")), False, False)
-                for f in conn.erp_fields.filter(actor_type="Customer")]  # fmt: skip
+        wanted = {
+            "NAME": ("NAME", "both"),
+            "PHONE": ("PHONE", "both"),
+            "EMAIL": ("EMAIL", "erp_to_crm"),
+            "COUNTRY": ("COUNTRY", "erp_to_crm"),
+        }
+        rows = [
+            mapping.FieldRow(f.key, *wanted.get(f.key, ("", "")), False, False)
+            for f in conn.erp_fields.filter(actor_type="Customer")
+        ]
         mapping.save_field_mapping(conn, "Customer", True, rows, None)
-        countries = {code: Country.objects.get_or_create(code=code, defaults={"name": code})[0].pk
-                     for code in ("SE", "NO", "DK", "FI", "IS")}  # fmt: skip
-        mapping.save_list_mapping(conn, "Customer", "COUNTRY", [(c, c) for c in countries], dict(countries), None)
+        map_nordic_countries(conn)
         services.set_active(conn, True, None)
         SyncSettings.objects.update_or_create(pk=1, defaults={"crm_priority": 1})
         ErpConnection.objects.filter(pk=conn.pk).update(priority=0)
@@ -57,13 +71,15 @@ def main() -> None:
 
         keys = [a.key or "" for page in erp.changes(p.ActorType.CUSTOMER, page_size=1000) for a in page.actors][:LINKS]
         companies = Company.objects.bulk_create(Company(name=f"Bench {n:05d} AB", phone="") for n in range(LINKS))
-        Link.objects.bulk_create(Link(connection=conn, actor_type="Customer", erp_key=key, company=company)
-                                 for key, company in zip(keys, companies, strict=True))  # fmt: skip
+        Link.objects.bulk_create(
+            Link(connection=conn, actor_type="Customer", erp_key=key, company=company)
+            for key, company in zip(keys, companies, strict=True)
+        )
 
         def run(kind: str) -> tuple[float, SyncRun]:
             started = time.perf_counter()
             sync_run = SyncRun.objects.create(connection=conn, kind=kind)
-            tasks.run_sync.apply(kwargs={"run_id": sync_run.pk})
+            jobs.run_sync.apply(kwargs={"run_id": sync_run.pk})
             sync_run.refresh_from_db()
             assert sync_run.status == "succeeded", (sync_run.status, sync_run.error)
             return time.perf_counter() - started, sync_run
@@ -71,8 +87,12 @@ def main() -> None:
         first, first_run = run("sync_all")  # every link is new: a full sync
         run("automatic")  # catch the cursor up to now
         changed_erp = keys[:100]
-        saved = erp.save_actors([p.Actor(actor_type=p.ActorType.CUSTOMER, key=k, values={"PHONE": f"+46 {n}"})
-                                 for n, k in enumerate(changed_erp)])  # fmt: skip
+        saved = erp.save_actors(
+            [
+                p.Actor(actor_type=p.ActorType.CUSTOMER, key=k, values={"PHONE": f"+46 {n}"})
+                for n, k in enumerate(changed_erp)
+            ]
+        )
         assert all(result.ok for result in saved)
         Company.objects.filter(pk__in=[c.pk for c in companies[5000:5100]]).update(
             phone="+46 CRM", updated_at=timezone.now()
@@ -92,9 +112,25 @@ def main() -> None:
 
         # Sync now through a real worker, warm.
         env = {**os.environ}
-        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "erpsync_admin", "worker", "--pool=threads",
-                                   "--concurrency=4", "--without-mingle", "--without-gossip", "--loglevel=WARNING"],
-                                  cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "erpsync_admin",
+                "worker",
+                "--pool=threads",
+                "--concurrency=4",
+                "--without-mingle",
+                "--without-gossip",
+                "--loglevel=WARNING",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         link = Link.objects.filter(connection=conn).first()
         assert link is not None
         timings = []
@@ -133,17 +169,35 @@ def main() -> None:
         print(f"{key:40} {value}")
     r = results
     table = [
-        summary_row(f"{LINKS:,} links: automatic sync of 100 ERP + 100 CRM changes", "≤ 5 s",
-                    f"{automatic:.2f} s", automatic <= 5),
-        summary_row(f"resync from CRM of all {LINKS:,} links", "≤ 30 s", f"{resync:.1f} s",
-                    resync <= 30, r["resync_ratio_to_floor"]),
-        summary_row(f"first Sync all of {LINKS:,} new links (every record written)", "—",
-                    f"{first:.1f} s", None),
-        summary_row("peak memory of the process running it", "≤ 300 MB",
-                    f"{r['engine_process_peak_rss_mb']} MB", r["engine_process_peak_rss_mb"] <= 300),
-        summary_row("Sync now, queued → finished, warm worker, one at a time", "p50 ≤ 250 ms",
-                    f"p50 {r['sync_now_p50_ms']} ms, p95 {r['sync_now_p95_ms']} ms", r["sync_now_p50_ms"] <= 250),
-    ]  # fmt: skip
+        summary_row(
+            f"{LINKS:,} links: automatic sync of 100 ERP + 100 CRM changes",
+            "≤ 5 s",
+            f"{automatic:.2f} s",
+            automatic <= 5,
+        ),
+        summary_row(
+            f"resync from CRM of all {LINKS:,} links",
+            "≤ 30 s",
+            f"{resync:.1f} s",
+            resync <= 30,
+            r["resync_ratio_to_floor"],
+        ),
+        summary_row(
+            f"first Sync all of {LINKS:,} new links (every record written)", "≤ 15 s", f"{first:.1f} s", first <= 15
+        ),
+        summary_row(
+            "peak memory of the process running it",
+            "≤ 300 MB",
+            f"{r['engine_process_peak_rss_mb']} MB",
+            r["engine_process_peak_rss_mb"] <= 300,
+        ),
+        summary_row(
+            "Sync now, queued → finished, warm worker, one at a time",
+            "p50 ≤ 250 ms",
+            f"p50 {r['sync_now_p50_ms']} ms, p95 {r['sync_now_p95_ms']} ms",
+            r["sync_now_p50_ms"] <= 250,
+        ),
+    ]
     write_results("sync_engine", results, table)
 
 

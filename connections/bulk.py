@@ -13,8 +13,9 @@ from typing import Any
 from django.db import connections, models, router
 
 
-def update_rows(model: type[models.Model], objects: Sequence[models.Model], fields: Sequence[str],
-                batch_size: int = 1000) -> int:  # fmt: skip
+def update_rows(
+    model: type[models.Model], objects: Sequence[models.Model], fields: Sequence[str], batch_size: int = 1000
+) -> int:
     """Write ``fields`` (attribute names) of ``objects`` to their rows; returns the number of rows updated."""
     if not objects or not fields:
         return 0
@@ -71,9 +72,15 @@ def insert_rows(model: type[models.Model], objects: Sequence[models.Model], batc
     columns = ", ".join(quote(f.column) for f in fields)
     # Most values go to COPY as they are (psycopg adapts str, int, bool, dates, datetimes, None); only the
     # fields Django must convert, and those that fill themselves in (auto_now), take the slower way.
-    plain = [not (f.get_internal_type() == "JSONField" or getattr(f, "auto_now", False)
-                  or getattr(f, "auto_now_add", False) or f.get_internal_type() in ("DecimalField", "UUIDField"))
-             for f in fields]  # fmt: skip
+    plain = [
+        not (
+            f.get_internal_type() == "JSONField"
+            or getattr(f, "auto_now", False)
+            or getattr(f, "auto_now_add", False)
+            or f.get_internal_type() in ("DecimalField", "UUIDField")
+        )
+        for f in fields
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
@@ -83,8 +90,12 @@ def insert_rows(model: type[models.Model], objects: Sequence[models.Model], batc
             obj.pk = pk
         with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for obj in objects:
-                copy.write_row([getattr(obj, f.attname) if simple else f.get_db_prep_save(f.pre_save(obj, True), connection)
-                                for f, simple in zip(fields, plain, strict=True)])  # fmt: skip
+                copy.write_row(
+                    [
+                        getattr(obj, f.attname) if simple else f.get_db_prep_save(f.pre_save(obj, True), connection)
+                        for f, simple in zip(fields, plain, strict=True)
+                    ]
+                )
     for obj in objects:
         obj._state.adding = False
         obj._state.db = alias

@@ -9,20 +9,24 @@ rejected as the one that changed (docs/sync-semantics.md, "Connecting a record")
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, cast
 
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from connectors import protocol as p
 from connectors.client import ConnectionClient, ConnectorClient, ConnectorError
 from crm.models import Contact
+from crm.validators import clean_value
 
+from . import display, shown
 from .choices import Direction
+from .filters import operator_label
 from .mapping import CRM_MODEL, default_fields
 from .models import ErpConnection, ErpField, FieldDefault, Link, SyncSettings
 from .services import LinkRefused, Problem, check_linkable, explain, interactive_client, link_record, read_lists
@@ -39,7 +43,9 @@ def record_kind(record: Any) -> str:
 def actor_types_for(connection: ErpConnection, record: Any) -> list[str]:
     """The actor types this connection syncs that this kind of record can be linked to, in protocol order."""
     types = [t for t, model in CRM_MODEL.items() if model is type(record)]
-    enabled = set(connection.actor_types.filter(actor_type__in=types, sync_enabled=True).values_list("actor_type", flat=True))  # fmt: skip
+    enabled = set(
+        connection.actor_types.filter(actor_type__in=types, sync_enabled=True).values_list("actor_type", flat=True)
+    )
     return [t for t in types if t in enabled]
 
 
@@ -52,20 +58,18 @@ def parent_link(connection: ErpConnection, record: Any) -> Link | None:
 
 def _client(connection: ErpConnection, language: str) -> tuple[ConnectorClient, ConnectionClient]:
     # Someone is waiting for the answer: the interactive timeouts apply, not a worker's.
-    client = interactive_client(connection.connector.url, connection.connector.secret, language)
+    connector = connection.connector
+    client = interactive_client(
+        connector.url, connector.secret, language, key_id=connector.key_id, capabilities=connector.capability_set
+    )
     return client, client.connection(str(connection.guid), connection.config_values)
 
 
-def _text(value: Any, list_texts: dict[str, str] | None = None) -> str:
-    if value is None or value == "":
-        return "—"
-    if value is True:
-        return _("Yes")
-    if value is False:
-        return _("No")
-    if list_texts is not None:
-        return list_texts.get(str(value), str(value))
-    return str(value)
+def _text(value: Any, list_texts: dict[str, str] | None = None, erp_field: ErpField | None = None) -> str:
+    """A value as people read it (``connections.display``): by the ERP field's type when it is known."""
+    if erp_field is None:
+        return display.format_value(value, None, list_texts)
+    return erp_field.format(value, list_texts)
 
 
 LIST_TEXTS_SECONDS = 300  # list item texts rarely change: a renamed item shows its new text within 5 minutes
@@ -76,13 +80,18 @@ def list_texts(conn: ConnectionClient, connection: ErpConnection, list_name: str
     key = f"erpsync:list-texts:{connection.pk}:{connection.updated_at.timestamp()}:{list_name}:{language}"
     texts = cache.get(key)
     if texts is None:
-        texts = {item.key: item.text for item in conn.get_list(list_name)}
+        texts = {item.key: item.text_in(language) for item in conn.get_list(list_name)}
         cache.set(key, texts, LIST_TEXTS_SECONDS)
     return cast(dict[str, str], texts)
 
 
-def _field_texts(conn: ConnectionClient, connection: ErpConnection, fields: list[ErpField],
-                 values: list[dict[str, Any]], language: str) -> dict[str, dict[str, str]]:  # fmt: skip
+def _field_texts(
+    conn: ConnectionClient,
+    connection: ErpConnection,
+    fields: list[ErpField],
+    values: list[dict[str, Any]],
+    language: str,
+) -> dict[str, dict[str, str]]:
     """The item texts of the list fields that hold a value among ``values``, by field key."""
     return {
         f.key: list_texts(conn, connection, f.list_name, language)
@@ -116,34 +125,45 @@ def search_columns(connection: ErpConnection, actor_type: str) -> list[ErpField]
     return list(fields.filter(show_in_search=True)) or list(fields[:3])
 
 
-def search(connection: ErpConnection, record: Any, actor_types: list[str], language: str, *, text: str = "",
-           restrictions: list[p.Restriction] | None = None) -> SearchResult:  # fmt: skip
+def search(
+    connection: ErpConnection,
+    record: Any,
+    actor_types: list[str],
+    language: str,
+    *,
+    text: str = "",
+    restrictions: list[p.Restriction] | None = None,
+) -> SearchResult:
     """Simple search (SearchActors, or SearchActorByParent for a contact's persons) or, with
-    ``restrictions``, advanced search (SearchActorsAdvanced, restricted to the parent for persons)."""
+    ``restrictions``, advanced search (SearchActorsAdvanced, restricted to the parent for persons).
+
+    The actor types are searched at once, each in a thread of its own, so that the search takes as long as the
+    slowest type rather than the sum of them all; their rows come in the order of ``actor_types``. The threads only
+    call the connector (the search, then GetList for list values whose texts are not in the cache); the database
+    is read in this thread, before and after, for a worker thread would open a database connection of its own. On
+    a connector error, the rows of the types before the failing one are kept with the problem, as when the types
+    were searched one after another."""
     result = SearchResult()
     parent = parent_link(connection, record)
     if isinstance(record, Contact) and parent is None:
         result.problem = Problem("parent", _("Link the contact's company first; its persons are searched under it."))
         return result
+    if not actor_types:
+        return result
+    columns = {actor_type: search_columns(connection, actor_type) for actor_type in actor_types}
+    under = (p.ActorType(parent.actor_type), parent.erp_key) if parent is not None else None
     client, conn = _client(connection, language)
     try:
-        for actor_type in actor_types:
-            columns = search_columns(connection, actor_type)
-            keys = [f.key for f in columns]
-            kind = p.ActorType(actor_type)
-            if restrictions is not None:
-                criteria = list(restrictions)
-                if parent is not None:
-                    criteria += [p.Restriction(field_key=p.PARENT_KEY, operator="equals", values=[parent.erp_key]),
-                                 p.Restriction(field_key=p.PARENT_ACTOR_TYPE, operator="equals", values=[parent.actor_type])]  # fmt: skip
-                found = conn.search_advanced(kind, criteria, keys, limit=SEARCH_LIMIT)
-            elif parent is not None:
-                found = conn.search_by_parent(kind, p.ActorType(parent.actor_type), parent.erp_key, text, keys,
-                                              limit=SEARCH_LIMIT)  # fmt: skip
-            else:
-                found = conn.search(kind, text, keys, limit=SEARCH_LIMIT)
-            result.columns = [f.label for f in columns]
-            result.rows += _found(conn, connection, actor_type, columns, found.actors, language)
+        # httpx's client may be used from several threads at once; each call signs a request of its own.
+        with ThreadPoolExecutor(max_workers=len(actor_types), thread_name_prefix="erp-search") as pool:
+            answers = [
+                pool.submit(_search_type, conn, connection, t, columns[t], text, restrictions, under, language)
+                for t in actor_types
+            ]
+        for actor_type, answer in zip(actor_types, answers, strict=True):
+            found, texts = answer.result()  # a call's ConnectorError is raised here, in the order of the types
+            result.columns = [f.display_label for f in columns[actor_type]]
+            result.rows += _found(connection, actor_type, columns[actor_type], found.actors, texts)
     except ConnectorError as error:
         result.problem = explain(error, language)
     finally:
@@ -151,33 +171,76 @@ def search(connection: ErpConnection, record: Any, actor_types: list[str], langu
     return result
 
 
-def _found(conn: ConnectionClient, connection: ErpConnection, actor_type: str, columns: list[ErpField],
-           actors: list[p.Actor], language: str) -> list[Found]:  # fmt: skip
-    """Search results as rows: the columns' values as text, and the CRM record each actor is linked to."""
-    texts = _field_texts(conn, connection, columns, [a.values for a in actors], language)
+def _search_type(
+    conn: ConnectionClient,
+    connection: ErpConnection,
+    actor_type: str,
+    columns: list[ErpField],
+    text: str,
+    restrictions: list[p.Restriction] | None,
+    under: tuple[p.ActorType, str] | None,
+    language: str,
+) -> tuple[p.SearchData, dict[str, dict[str, str]]]:
+    """One actor type's search, and the item texts of the list values among its columns (GetList, unless in the
+    cache). Only connector calls: it runs in a worker thread, which must not use the database."""
+    kind, keys = p.ActorType(actor_type), [f.key for f in columns]
+    if restrictions is not None:
+        criteria = list(restrictions)
+        if under is not None:
+            criteria += [
+                p.Restriction(field_key=p.PARENT_KEY, operator="equals", values=[under[1]]),
+                p.Restriction(field_key=p.PARENT_ACTOR_TYPE, operator="equals", values=[under[0].value]),
+            ]
+        found = conn.search_advanced(kind, criteria, keys, limit=SEARCH_LIMIT)
+    elif under is not None:
+        found = conn.search_by_parent(kind, under[0], under[1], text, keys, limit=SEARCH_LIMIT)
+    else:
+        found = conn.search(kind, text, keys, limit=SEARCH_LIMIT)
+    return found, _field_texts(conn, connection, columns, [a.values for a in found.actors], language)
+
+
+def _found(
+    connection: ErpConnection,
+    actor_type: str,
+    columns: list[ErpField],
+    actors: list[p.Actor],
+    texts: dict[str, dict[str, str]],
+) -> list[Found]:
+    """Search results as rows: the columns' values as text (``texts``: the item texts of list fields, by field
+    key), and the CRM record each actor is linked to."""
     taken = {
         link.erp_key: link.crm_record
-        for link in Link.objects.filter(connection=connection, actor_type=actor_type,
-                                        erp_key__in=[a.key for a in actors])
-        .select_related("company", "contact", "project")
-    }  # fmt: skip
+        for link in Link.objects.filter(
+            connection=connection, actor_type=actor_type, erp_key__in=[a.key for a in actors]
+        ).select_related("company", "contact", "project")
+    }
     return [
-        Found(actor_type, actor.key or "", [_text(actor.values.get(f.key), texts.get(f.key)) for f in columns],
-              taken.get(actor.key or ""))
+        Found(
+            actor_type,
+            actor.key or "",
+            [_text(actor.values.get(f.key), texts.get(f.key), f) for f in columns],
+            taken.get(actor.key or ""),
+        )
         for actor in actors
-    ]  # fmt: skip
+    ]
 
 
-def search_erp(connection: ErpConnection, actor_type: str, restrictions: list[p.Restriction], language: str,
-               limit: int = p.MAX_SEARCH_LIMIT) -> SearchResult:  # fmt: skip
+def search_erp(
+    connection: ErpConnection,
+    actor_type: str,
+    restrictions: list[p.Restriction],
+    language: str,
+    limit: int = p.MAX_SEARCH_LIMIT,
+) -> SearchResult:
     """Advanced search for any actors of a type (Import from ERP), not only those a record may link to."""
     result = SearchResult()
     client, conn = _client(connection, language)
     try:
         columns = search_columns(connection, actor_type)
         found = conn.search_advanced(p.ActorType(actor_type), restrictions, [f.key for f in columns], limit=limit)
-        result.columns = [f.label for f in columns]
-        result.rows = _found(conn, connection, actor_type, columns, found.actors, language)
+        result.columns = [f.display_label for f in columns]
+        texts = _field_texts(conn, connection, columns, [a.values for a in found.actors], language)
+        result.rows = _found(connection, actor_type, columns, found.actors, texts)
         result.truncated = found.truncated
     except ConnectorError as error:
         result.problem = explain(error, language)
@@ -206,38 +269,33 @@ class Criterion:
     @property
     def widget(self) -> str:
         """How the value is entered: an HTML input type, or "yesno" / "list" for a select."""
-        return {p.FieldType.INTEGER: "number", p.FieldType.DOUBLE: "number", p.FieldType.DATE: "date",
-                p.FieldType.DATETIME: "datetime-local", p.FieldType.CHECKBOX: "yesno",
-                p.FieldType.LIST: "list"}.get(p.FieldType(self.field.type), "text")  # fmt: skip
+        return {
+            p.FieldType.INTEGER: "number",
+            p.FieldType.DOUBLE: "number",
+            p.FieldType.DATE: "date",
+            p.FieldType.DATETIME: "datetime-local",
+            p.FieldType.CHECKBOX: "yesno",
+            p.FieldType.LIST: "list",
+        }.get(p.FieldType(self.field.type), "text")
 
     @property
     def has_range(self) -> bool:
         return "between" in self.operators
 
 
-OPERATOR_LABELS: dict[str, Any] = {
-    "equals": gettext_lazy("is"), "is_not": gettext_lazy("is not"), "begins": gettext_lazy("begins with"),
-    "contains": gettext_lazy("contains"), "ends": gettext_lazy("ends with"),
-    "not_begins": gettext_lazy("does not begin with"), "not_contains": gettext_lazy("does not contain"),
-    "not_ends": gettext_lazy("does not end with"), "between": gettext_lazy("is between"),
-    "eq": "=", "ne": "≠", "gt": ">", "lt": "<", "gte": "≥", "lte": "≤",
-    "before": gettext_lazy("before"), "after": gettext_lazy("after"),
-    "before_or_equal": gettext_lazy("on or before"), "after_or_equal": gettext_lazy("on or after"),
-    "one_of": gettext_lazy("is one of"), "not_one_of": gettext_lazy("is not one of"),
-}  # fmt: skip
-
-
-def operator_label(operator: str) -> str:
-    return str(OPERATOR_LABELS.get(operator, operator))
-
-
-def criteria(connection: ErpConnection, actor_type: str, data: Any, language: str) -> tuple[list[Criterion], Problem | None]:  # fmt: skip
+def criteria(
+    connection: ErpConnection, actor_type: str, data: Any, language: str
+) -> tuple[list[Criterion], Problem | None]:
     """The advanced search form for ``actor_type``: every searchable field, filled from ``data`` (GET)."""
-    fields = [f for f in connection.erp_fields.filter(actor_type=actor_type, searchable=True, missing_in_erp=False)
-              if p.OPERATORS.get(p.FieldType(f.type))]  # fmt: skip
+    fields = [
+        f
+        for f in connection.erp_fields.filter(actor_type=actor_type, searchable=True, missing_in_erp=False)
+        if p.OPERATORS.get(p.FieldType(f.type))
+    ]
     problem = None
-    items, problem = read_lists(connection, {f.list_name for f in fields if f.type == p.FieldType.LIST and f.list_name},
-                                language)  # fmt: skip
+    items, problem = read_lists(
+        connection, {f.list_name for f in fields if f.type == p.FieldType.LIST and f.list_name}, language
+    )
     rows = []
     for erp_field in fields:
         operators = p.OPERATORS[p.FieldType(erp_field.type)]
@@ -264,6 +322,15 @@ def _typed(erp_field: ErpField, raw: str) -> p.Value:
             return float(raw.replace(",", ".").replace(" ", ""))
         except ValueError:
             raise ValueError(_("Enter a number.")) from None
+    if kind == p.FieldType.DECIMAL:
+        try:
+            number = p.parse_decimal(raw.replace(",", ".").replace(" ", "").replace("\u00a0", ""))
+        except ValueError:
+            raise ValueError(_("Enter a number.")) from None
+        places = erp_field.decimal_places
+        if places is not None and max(0, -int(number.as_tuple().exponent)) > places:
+            raise ValueError(_("Enter at most %(places)s decimal places.") % {"places": places})
+        return p.decimal_value(number)
     if kind == p.FieldType.DATE:
         try:
             return date.fromisoformat(raw).isoformat()
@@ -311,6 +378,18 @@ def restrictions_from(rows: list[Criterion]) -> list[p.Restriction]:
 
 # The values that differ
 
+# Fields that tell one company from another (VAT or organisation number, city): when the chosen actor has another
+# value there than the record, it may be another company of the same name. By the CRM field they are mapped to,
+# or by the ERP field's key where the CRM has no field of its own (an organisation number).
+IDENTIFYING_CRM_FIELDS = frozenset({"VATNO", "POSTALCITY", "STREETCITY"})
+IDENTIFYING_ERP_KEYS = frozenset(
+    {"VATNO", "ORGNR", "ORGNO", "ORG_NO", "ORG_NUMBER", "ORGANISATION_NUMBER", "ORGANIZATION_NUMBER"}
+)
+
+
+def identifies(erp_field: ErpField) -> bool:
+    return erp_field.crm_field in IDENTIFYING_CRM_FIELDS or erp_field.key.upper() in IDENTIFYING_ERP_KEYS
+
 
 @dataclass
 class Difference:
@@ -323,10 +402,22 @@ class Difference:
     erp_text: str
     choice: Side
     fixed: bool  # the field syncs one way only: that side wins, there is nothing to choose
+    identifying: bool = False  # an identifying field with a value on both sides: maybe not the same company
 
     @property
     def input_name(self) -> str:
         return f"choice-{self.field.key}"
+
+    @property
+    def why_fixed(self) -> str:
+        """Why there is nothing to choose, in the reader's language; empty when the user chooses."""
+        if not self.fixed:
+            return ""
+        if self.field.access == p.FieldAccess.READ_ONLY:
+            return str(_("Read-only in the ERP: the ERP's value is kept and copied to the CRM."))
+        if self.field.direction == Direction.ERP_TO_CRM:
+            return str(_("Syncs from the ERP only: the field mapping's direction is ERP → CRM."))
+        return str(_("Syncs to the ERP only: the field mapping's direction is CRM → ERP."))
 
 
 @dataclass
@@ -336,11 +427,23 @@ class Comparison:
     agreeing: dict[str, Any]  # field key → the value both sides have
     problems: list[str]
 
+    @property
+    def suspicious(self) -> list[Difference]:
+        """The identifying fields on which the record and the actor differ: the actor may be another company."""
+        return [difference for difference in self.differences if difference.identifying]
+
+    @property
+    def suspicious_labels(self) -> str:
+        return ", ".join(difference.field.display_label for difference in self.suspicious)
+
 
 def compare(connection: ErpConnection, actor_type: str, erp_key: str, record: Any, language: str) -> Comparison:
     """GetActors for the chosen actor and compare every mapped field with the CRM record."""
     if actor_type not in actor_types_for(connection, record):
-        raise LinkRefused(_("A %(type)s actor cannot be linked to this kind of CRM record.") % {"type": actor_type})
+        raise LinkRefused(
+            _("A %(type)s actor cannot be linked to this kind of CRM record.")
+            % {"type": shown.actor_type_word(connection, actor_type)}
+        )
     check_linkable(connection, actor_type, erp_key, record)
     mapped = mapped_fields(connection, actor_type)
     converters = converters_for(connection, actor_type, mapped)
@@ -348,7 +451,10 @@ def compare(connection: ErpConnection, actor_type: str, erp_key: str, record: An
     try:
         found = conn.get_actors(p.ActorType(actor_type), [erp_key], [f.key for f in mapped])
         if not found.actors:
-            raise LinkRefused(_("%(type)s %(key)s no longer exists in the ERP.") % {"type": actor_type, "key": erp_key})
+            raise LinkRefused(
+                _("%(type)s %(key)s no longer exists in the ERP.")
+                % {"type": shown.actor_type_name(connection, actor_type), "key": erp_key}
+            )
         actor = found.actors[0]
         texts = _field_texts(conn, connection, mapped, [actor.values], language)
     finally:
@@ -361,7 +467,7 @@ def compare(connection: ErpConnection, actor_type: str, erp_key: str, record: An
             crm_value = converter.from_crm(record)
             erp_value = converter.from_erp(actor.values.get(erp_field.key))
         except FieldError as error:
-            problems.append(f"{erp_field.label}: {error}")
+            problems.append(f"{erp_field.display_label}: {error}")
             continue
         if crm_value == erp_value:
             agreeing[erp_field.key] = crm_value
@@ -374,10 +480,23 @@ def compare(connection: ErpConnection, actor_type: str, erp_key: str, record: An
             choice = "erp" if crm_value is None else "crm"  # a value beats a blank
         else:
             choice = "crm" if crm_first else "erp"
-        crm_text = str(getattr(record, converter.attribute) or "—") if converter.crm_type == p.FieldType.LIST else _text(crm_value)  # fmt: skip
-        differences.append(Difference(erp_field, crm_value, erp_value, crm_text,
-                                      _text(erp_value, texts.get(erp_field.key)), choice,
-                                      fixed=erp_field.direction != Direction.BOTH))  # fmt: skip
+        crm_text = (
+            str(getattr(record, converter.attribute) or "—")
+            if converter.crm_type == p.FieldType.LIST
+            else _text(crm_value, None, erp_field)
+        )
+        differences.append(
+            Difference(
+                erp_field,
+                crm_value,
+                erp_value,
+                crm_text,
+                _text(erp_value, texts.get(erp_field.key), erp_field),
+                choice,
+                fixed=erp_field.direction != Direction.BOTH,
+                identifying=identifies(erp_field) and crm_value is not None and erp_value is not None,
+            )
+        )
     return Comparison(actor, differences, agreeing, problems)
 
 
@@ -394,8 +513,15 @@ def seeded_baseline(comparison: Comparison, choices: dict[str, str]) -> dict[str
     return baseline
 
 
-def connect(connection: ErpConnection, actor_type: str, erp_key: str, record: Any, user: Any,
-            choices: dict[str, str], language: str) -> Link:  # fmt: skip
+def connect(
+    connection: ErpConnection,
+    actor_type: str,
+    erp_key: str,
+    record: Any,
+    user: Any,
+    choices: dict[str, str],
+    language: str,
+) -> Link:
     """Link the record to the actor with the user's choice per differing field. The values are compared
     again now, so a change made since the dialog was shown is judged by the sync rule, not overwritten."""
     bad = {key: side for key, side in choices.items() if side not in ("crm", "erp")}
@@ -434,7 +560,10 @@ def creation_plan(connection: ErpConnection, actor_type: str, record: Any) -> Cr
     The user is asked for the defaults marked "ask the user" and for every mandatory field that nothing
     else fills; a prompt for a field that is also mapped starts from the CRM value."""
     if actor_type not in actor_types_for(connection, record):
-        raise LinkRefused(_("%(name)s cannot create a %(type)s for this kind of record.") % {"name": connection, "type": actor_type})  # fmt: skip
+        raise LinkRefused(
+            _("%(name)s cannot create a %(type)s for this kind of record.")
+            % {"name": connection, "type": shown.actor_type_word(connection, actor_type)}
+        )
     parent = parent_link(connection, record)
     if isinstance(record, Contact) and parent is None:
         raise LinkRefused(_("Link the contact's company first; the person is created under it."))
@@ -448,22 +577,22 @@ def creation_plan(connection: ErpConnection, actor_type: str, record: Any) -> Cr
             # The first sync then sees ERP-made values (a customer number, say) as changes in the ERP.
             baseline[erp_field.key] = canonical
             if erp_field.direction in (Direction.CRM_TO_ERP, Direction.BOTH) and canonical is not None:
-                sent.append((erp_field, converters[erp_field.key].to_erp_value(canonical), _text(canonical)))
+                sent.append(
+                    (erp_field, converters[erp_field.key].to_erp_value(canonical), _text(canonical, None, erp_field))
+                )
         except FieldError as error:
-            problems.append(f"{erp_field.label}: {error}")
+            problems.append(f"{erp_field.display_label}: {error}")
     saved = {d.field_key: d for d in FieldDefault.objects.filter(connection=connection, actor_type=actor_type)}
     sent_keys = {f.key for f, _value, _text_ in sent}
     defaults, prompts = [], []
-    for erp_field in default_fields(connection, actor_type) + [f for f in mapped if f.key not in sent_keys and
-                                                              f.direction != Direction.ERP_TO_CRM]:  # fmt: skip
+    for erp_field in default_fields(connection, actor_type) + [
+        f for f in mapped if f.key not in sent_keys and f.direction != Direction.ERP_TO_CRM
+    ]:
         default = saved.get(erp_field.key)
         mandatory = erp_field.access == p.FieldAccess.MANDATORY or bool(default and default.mandatory)
         value = default.value if default else None
         if (default and default.ask_user) or (mandatory and value in (None, "")):
-            info = p.FieldInfo(key=erp_field.key, label=erp_field.label, description=erp_field.description,
-                               type=p.FieldType(erp_field.type), list_name=erp_field.list_name or None,
-                               max_length=erp_field.max_length,
-                               access=p.FieldAccess.MANDATORY if mandatory else p.FieldAccess.NORMAL)  # fmt: skip
+            info = erp_field.field_info(p.FieldAccess.MANDATORY if mandatory else p.FieldAccess.NORMAL)
             initial = crm_values.get(erp_field.key)
             prompts.append(Prompt(erp_field, info, value if initial is None else initial))
         elif value not in (None, ""):
@@ -472,24 +601,48 @@ def creation_plan(connection: ErpConnection, actor_type: str, record: Any) -> Cr
 
 
 @transaction.atomic
-def create_in_erp(connection: ErpConnection, plan: CreationPlan, record: Any, answers: dict[str, p.Value], user: Any,
-                  language: str) -> Link:  # fmt: skip
+def create_in_erp(
+    connection: ErpConnection,
+    plan: CreationPlan,
+    record: Any,
+    answers: dict[str, p.Value],
+    user: Any,
+    language: str,
+    idempotency_key: str | None = None,
+) -> Link:
     """CreateActor with the plan's values and the user's answers, then store the link with the new key.
 
-    The record's row is locked first, so two users pressing Create at once cannot make two ERP actors."""
+    The record's row is locked first, so two users pressing Create at once cannot make two ERP actors.
+    ``idempotency_key`` (sent to connectors that name ``idempotent_create``) is the same for every attempt of one
+    Create in ERP: an attempt whose answer was lost after the ERP created the actor is then retried without
+    making a second one."""
     type(record)._default_manager.select_for_update().filter(pk=record.pk).first()
     attribute = record_kind(record)
     if Link.objects.filter(connection=connection, **{attribute: record}).exists():
-        raise LinkRefused(_("%(record)s is already linked in %(connection)s.") % {"record": record, "connection": connection})  # fmt: skip
+        raise LinkRefused(
+            _("%(record)s is already linked in %(connection)s.") % {"record": record, "connection": connection}
+        )
     values: dict[str, p.Value] = {f.key: v for f, v in plan.defaults}
     values.update({f.key: v for f, v, _t in plan.sent})
     values.update({k: v for k, v in answers.items() if v is not None})
-    actor = p.Actor(actor_type=p.ActorType(plan.actor_type), values=values,
-                    parent_actor_type=p.ActorType(plan.parent.actor_type) if plan.parent else None,
-                    parent_key=plan.parent.erp_key if plan.parent else None)  # fmt: skip
+    actor = p.Actor(
+        actor_type=p.ActorType(plan.actor_type),
+        values=values,
+        parent_actor_type=p.ActorType(plan.parent.actor_type) if plan.parent else None,
+        parent_key=plan.parent.erp_key if plan.parent else None,
+    )
     client, conn = _client(connection, language)
     try:
-        created = conn.create_actor(actor)
+        created = conn.create_actor(actor, idempotency_key)
     finally:
         client.close()
-    return link_record(connection, plan.actor_type, created.key or "", record, user, baseline=plan.baseline)
+    # The answer is checked as any value the CRM stores; the values the ERP filled in arrive by the Sync now
+    # that follows, through the sync's own checks.
+    try:
+        key = clean_value(Link._meta.get_field("erp_key"), created.key or "")
+    except ValidationError as error:
+        raise LinkRefused(
+            _("%(erp)s created the actor but answered a key the CRM cannot store (%(why)s); nothing was linked.")
+            % {"erp": connection, "why": " ".join(error.messages)}
+        ) from None
+    return link_record(connection, plan.actor_type, key, record, user, baseline=plan.baseline)

@@ -113,32 +113,76 @@ class Rule:
 
 RULES: dict[type[models.Model], list[Rule]] = {
     Company: [
-        Rule("vat", 100, gettext_lazy("same VAT number"), (("vat_no",),), lambda v: code(v.get("vat_no")),
-             identifies=True),
-        Rule("number", 90, gettext_lazy("same number"), (("number2",),), lambda v: code(v.get("number2")),
-             identifies=True),
+        Rule(
+            "vat",
+            100,
+            gettext_lazy("same VAT number"),
+            (("vat_no",),),
+            lambda v: code(v.get("vat_no")),
+            identifies=True,
+        ),
+        Rule(
+            "number",
+            90,
+            gettext_lazy("same number"),
+            (("number2",),),
+            lambda v: code(v.get("number2")),
+            identifies=True,
+        ),
         Rule("email", 85, gettext_lazy("same e-mail address"), (("email",),), lambda v: email(v.get("email"))),
-        Rule("name_city", 75, gettext_lazy("same name and city"), (("name",), ("postal_city", "street_city")),
-             lambda v: _both(company_name(v.get("name")), plain(v.get("postal_city") or v.get("street_city")))),
-        Rule("domain", 45, gettext_lazy("same domain"), (("email", "url"),),
-             lambda v: domain(v.get("email")) or domain(v.get("url"))),
+        Rule(
+            "name_city",
+            75,
+            gettext_lazy("same name and city"),
+            (("name",), ("postal_city", "street_city")),
+            lambda v: _both(company_name(v.get("name")), plain(v.get("postal_city") or v.get("street_city"))),
+        ),
+        Rule(
+            "domain",
+            45,
+            gettext_lazy("same domain"),
+            (("email", "url"),),
+            lambda v: domain(v.get("email")) or domain(v.get("url")),
+        ),
         Rule("name", 40, gettext_lazy("same name"), (("name",),), lambda v: company_name(v.get("name"))),
     ],
     Contact: [
-        Rule("email", 95, gettext_lazy("same e-mail address"), (("email",),), lambda v: email(v.get("email")),
-             identifies=True),
-        Rule("name_company", 80, gettext_lazy("same name at the same company"), (("first_name",), ("company_id",)),
-             lambda v: _both(person_name(v), str(v.get("company_id") or ""))),
-        Rule("mobile", 70, gettext_lazy("same mobile number"), (("phone_mobile",),),
-             lambda v: digits(v.get("phone_mobile"))),
+        Rule(
+            "email",
+            95,
+            gettext_lazy("same e-mail address"),
+            (("email",),),
+            lambda v: email(v.get("email")),
+            identifies=True,
+        ),
+        Rule(
+            "name_company",
+            80,
+            gettext_lazy("same name at the same company"),
+            (("first_name",), ("company_id",)),
+            lambda v: _both(person_name(v), str(v.get("company_id") or "")),
+        ),
+        Rule(
+            "mobile",
+            70,
+            gettext_lazy("same mobile number"),
+            (("phone_mobile",),),
+            lambda v: digits(v.get("phone_mobile")),
+        ),
     ],
     Project: [
-        Rule("number", 90, gettext_lazy("same number"), (("number",),), lambda v: code(v.get("number")),
-             identifies=True),
-        Rule("name_company", 75, gettext_lazy("same name for the same company"), (("name",), ("company_id",)),
-             lambda v: _both(plain(v.get("name")), str(v.get("company_id") or ""))),
+        Rule(
+            "number", 90, gettext_lazy("same number"), (("number",),), lambda v: code(v.get("number")), identifies=True
+        ),
+        Rule(
+            "name_company",
+            75,
+            gettext_lazy("same name for the same company"),
+            (("name",), ("company_id",)),
+            lambda v: _both(plain(v.get("name")), str(v.get("company_id") or "")),
+        ),
     ],
-}  # fmt: skip
+}
 
 # What each kind of record is read with to build the index, and how it is named in the preview.
 COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
@@ -151,8 +195,11 @@ COLUMNS: dict[type[models.Model], tuple[str, ...]] = {
 def label(model: type[models.Model], values: dict[str, Any]) -> str:
     if model is Company:
         return " – ".join(part for part in (values.get("name"), values.get("department")) if part)
-    name = values.get("name") if model is Project else " ".join(
-        str(values.get(k)) for k in ("first_name", "middle_name", "last_name") if values.get(k))  # fmt: skip
+    name = (
+        values.get("name")
+        if model is Project
+        else " ".join(str(values.get(k)) for k in ("first_name", "middle_name", "last_name") if values.get(k))
+    )
     return f"{name} ({values['company__name']})" if values.get("company__name") else str(name or "")
 
 
@@ -172,8 +219,14 @@ class Candidate:
     identified: bool = False  # found by an identifying rule
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "score": self.score, "reasons": self.reasons,
-                "linked_to": self.linked_to, "identified": self.identified}  # fmt: skip
+        return {
+            "id": self.id,
+            "name": self.name,
+            "score": self.score,
+            "reasons": self.reasons,
+            "linked_to": self.linked_to,
+            "identified": self.identified,
+        }
 
 
 @dataclass
@@ -192,8 +245,9 @@ class Index:
     ``linked``: record id → the ERP actor ("Customer 10023") it is linked to on the connection.
     """
 
-    def __init__(self, model: type[models.Model], rules: list[Rule], records: models.QuerySet[Any],
-                 linked: dict[int, str]) -> None:  # fmt: skip
+    def __init__(
+        self, model: type[models.Model], rules: list[Rule], records: models.QuerySet[Any], linked: dict[int, str]
+    ) -> None:
         self.model = model
         self.rules = rules
         self.linked = linked
@@ -238,9 +292,16 @@ class Index:
         for pk, rules in hits.items():
             best = max(rule.score for rule in rules)
             score = min(100, best + 5 * (len(rules) - 1))
-            found_candidates.append(Candidate(pk, self.names.get(pk, str(pk)), score,
-                                              [self.reasons[rule.name] for rule in rules], self.linked.get(pk, ""),
-                                              any(rule.identifies for rule in rules)))  # fmt: skip
+            found_candidates.append(
+                Candidate(
+                    pk,
+                    self.names.get(pk, str(pk)),
+                    score,
+                    [self.reasons[rule.name] for rule in rules],
+                    self.linked.get(pk, ""),
+                    any(rule.identifies for rule in rules),
+                )
+            )
         found_candidates.sort(key=lambda c: (-c.score, c.id))
         return found_candidates[:limit]
 
@@ -256,15 +317,25 @@ def verdict(candidates: list[Candidate]) -> Verdict:
     best = strong[0] if strong else candidates[0]
     if len(strong) == 1 and free:
         chosen = free[0]
-        return Verdict(MatchKind.MATCH, ImportAction.LINK, chosen.id, chosen.score,
-                       _("%(name)s: %(reasons)s") % {"name": chosen.name, "reasons": ", ".join(chosen.reasons)},
-                       candidates)  # fmt: skip
+        return Verdict(
+            MatchKind.MATCH,
+            ImportAction.LINK,
+            chosen.id,
+            chosen.score,
+            _("%(name)s: %(reasons)s") % {"name": chosen.name, "reasons": ", ".join(chosen.reasons)},
+            candidates,
+        )
     if len(strong) > 1:
         reason = _("%(count)s CRM records look the same: %(names)s") % {
-            "count": len(strong), "names": "; ".join(f"{c.name} ({', '.join(c.reasons)})" for c in strong)}  # fmt: skip
+            "count": len(strong),
+            "names": "; ".join(f"{c.name} ({', '.join(c.reasons)})" for c in strong),
+        }
     elif strong:
         reason = _("%(name)s looks the same (%(reasons)s) but is already linked to %(actor)s") % {
-            "name": best.name, "reasons": ", ".join(best.reasons), "actor": best.linked_to}  # fmt: skip
+            "name": best.name,
+            "reasons": ", ".join(best.reasons),
+            "actor": best.linked_to,
+        }
     else:
         reason = _("Possibly %(name)s (%(reasons)s)") % {"name": best.name, "reasons": ", ".join(best.reasons)}
     return Verdict(MatchKind.AMBIGUOUS, "", None, best.score, reason, candidates)

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from guardian.shortcuts import get_objects_for_user
 
 from .choices import Visibility
+from .models import MANAGE_ERP_SYNC, USE_ERP_SYNC, ErpConnection
 
-if TYPE_CHECKING:
-    from .models import ErpConnection
-
-MANAGE_ERP_SYNC = "connections.manage_erp_sync"
-USE_ERP_SYNC = "connections.use_erp_sync"
+__all__ = [
+    "MANAGE_ERP_SYNC",
+    "USE_ERP_SYNC",
+    "can_manage_erp_sync",
+    "connectable",
+    "has_erp_licence",
+    "may_connect",
+    "may_create_in_erp",
+    "may_sync_now",
+    "visible_connections",
+]
 
 
 def can_manage_erp_sync(user: Any) -> bool:
@@ -27,26 +34,24 @@ def has_erp_licence(user: Any) -> bool:
 
 
 def visible_connections(user: Any) -> QuerySet[ErpConnection]:
-    """The connections a licensed user may see: those for everyone, and those granted to them or their groups."""
-    from .models import ErpConnection
+    """The connections a licensed user may see: those for everyone, and those granted to them or their groups.
 
-    if not has_erp_licence(user):
-        return ErpConnection.objects.none()
-    granted = get_objects_for_user(
-        user,
-        "connections.view_erpconnection",
-        klass=ErpConnection.objects.filter(visibility=Visibility.SPECIFIED),
-        accept_global_perms=False,
-    )
-    return ErpConnection.objects.filter(Q(visibility=Visibility.EVERYONE) | Q(pk__in=granted.values("pk")))
+    The rule itself is ``ErpConnection.objects.visible_to``, so that a list can start from it at its call site."""
+    return ErpConnection.objects.visible_to(user)
 
 
 def _right(user: Any, connection: ErpConnection, everyone_flag: bool, codename: str) -> bool:
-    if not visible_connections(user).filter(pk=connection.pk).exists():
+    if not ErpConnection.objects.visible_to(user).filter(pk=connection.pk).exists():
         return False
     if connection.visibility == Visibility.EVERYONE:
         return everyone_flag
     return bool(user.has_perm(f"connections.{codename}", connection))
+
+
+def may_sync_now(user: Any, connection: ErpConnection) -> bool:
+    """May sync links of ``connection`` now (and resolve its held conflicts, which syncs them): an end user who may
+    see it, or an ERP sync administrator."""
+    return ErpConnection.objects.visible_to(user).filter(pk=connection.pk).exists() or can_manage_erp_sync(user)
 
 
 def may_connect(user: Any, connection: ErpConnection) -> bool:
@@ -62,10 +67,10 @@ def may_create_in_erp(user: Any, connection: ErpConnection) -> bool:
 def connectable(user: Any, connections: list[ErpConnection], right: str = "connect") -> set[int]:
     """Which of these (visible) connections the user has ``right`` in ("connect": link and disconnect
     records; "create": create ERP actors), in one query."""
-    from .models import ErpConnection
-
-    flag, codename = {"connect": ("everyone_can_connect", "connect_erpconnection"),
-                      "create": ("everyone_can_create", "create_in_erp_erpconnection")}[right]  # fmt: skip
+    flag, codename = {
+        "connect": ("everyone_can_connect", "connect_erpconnection"),
+        "create": ("everyone_can_create", "create_in_erp_erpconnection"),
+    }[right]
     allowed = {c.pk for c in connections if c.visibility == Visibility.EVERYONE and getattr(c, flag)}
     specified = [c.pk for c in connections if c.visibility == Visibility.SPECIFIED]
     if specified:

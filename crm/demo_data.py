@@ -6,6 +6,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+# The tables and word lists below keep their rows as written (`# fmt: skip`): they read as tables, one row a line.
+
 COUNTRIES = [
     ("SE", "Sweden"), ("NO", "Norway"), ("DK", "Denmark"), ("FI", "Finland"), ("IS", "Iceland"),
     ("DE", "Germany"), ("GB", "United Kingdom"), ("NL", "Netherlands"), ("EE", "Estonia"), ("LV", "Latvia"),

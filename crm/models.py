@@ -6,16 +6,25 @@ in ``field_keys`` so that field mapping can match ERP field keys to CRM fields b
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from .validators import refuse_control_characters, validate_web_address
+
+# A scheme at the start of a web address ("https:", "javascript:"); one typed without is taken as https.
+HAS_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
+
 
 class WebsiteField(models.URLField):
-    """A web address; one typed without a scheme is taken as https."""
+    """A web address (http or https only); one typed or synced without a scheme is taken as https."""
+
+    default_validators = [validate_web_address]
 
     def formfield(self, form_class: Any = None, choices_form_class: Any = None, **kwargs: Any) -> Any:
         kwargs.setdefault("assume_scheme", "https")
@@ -24,6 +33,38 @@ class WebsiteField(models.URLField):
         if choices_form_class is not None:
             kwargs["choices_form_class"] = choices_form_class
         return super().formfield(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        value = super().to_python(value)
+        if isinstance(value, str) and value and not HAS_SCHEME.match(value):
+            return f"https://{value}"
+        return value
+
+
+class Record(models.Model):
+    """A CRM record (company, contact, project): validating it also refuses control characters in its text.
+
+    Model forms run this through ``full_clean``; the sync and the import run the same checks per value
+    (``crm.validators.clean_value``)."""
+
+    class Meta:
+        abstract = True
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        errors: dict[str, Any] = {}
+        try:
+            super().clean_fields(exclude)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        for field in self._meta.concrete_fields:
+            if field.name in errors or (exclude and field.name in exclude):
+                continue
+            try:
+                refuse_control_characters(field, getattr(self, field.attname))
+            except ValidationError as error:
+                errors[field.name] = error.error_list
+        if errors:
+            raise ValidationError(errors)
 
 
 class ListItem(models.Model):
@@ -88,7 +129,7 @@ class ProjectType(ListItem):
         constraints = [models.UniqueConstraint(Lower("name"), name="crm_projecttype_name_unique")]
 
 
-class PostalAddressFields(models.Model):
+class PostalAddressFields(Record):
     """Postal address fields shared by companies and contacts."""
 
     postal_address1 = models.CharField(_("postal address line 1"), max_length=100, blank=True)
@@ -98,6 +139,10 @@ class PostalAddressFields(models.Model):
     postal_city = models.CharField(_("city"), max_length=60, blank=True)
     postal_county = models.CharField(_("county"), max_length=60, blank=True)
     postal_state = models.CharField(_("state"), max_length=60, blank=True)
+
+    # Text fields that may hold several lines ("c/o Berg" above "Lgh 1831"): forms edit them in a textarea, as a
+    # browser drops the line breaks of a one-line input. A TextField is multi-line without being listed.
+    multiline_fields: ClassVar[frozenset[str]] = frozenset({"postal_address1", "postal_address2", "postal_address3"})
 
     class Meta:
         abstract = True
@@ -136,6 +181,7 @@ class Company(PostalAddressFields):
         Country, verbose_name=_("country"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     vat_no = models.CharField(_("VAT number"), max_length=40, blank=True)
+    credit_limit = models.DecimalField(_("credit limit"), max_digits=15, decimal_places=2, null=True, blank=True)
     business = models.ForeignKey(
         Business, verbose_name=_("business"), on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -145,6 +191,7 @@ class Company(PostalAddressFields):
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True, db_index=True)
 
+    multiline_fields = PostalAddressFields.multiline_fields | {"street_address1", "street_address2", "street_address3"}
     field_keys: ClassVar[dict[str, str]] = {
         "NAME": "name",
         "NUMBER1": "number1",
@@ -164,6 +211,7 @@ class Company(PostalAddressFields):
         "STREETSTATE": "street_state",
         "COUNTRY": "country",
         "VATNO": "vat_no",
+        "CREDIT_LIMIT": "credit_limit",
         "BUSINESS": "business",
         "CATEGORY": "category",
     }
@@ -241,7 +289,7 @@ class Contact(PostalAddressFields):
         return " ".join(part for part in (self.first_name, self.middle_name, self.last_name) if part)
 
 
-class Project(models.Model):
+class Project(Record):
     """A piece of work done for or with a company."""
 
     company = models.ForeignKey(Company, verbose_name=_("company"), on_delete=models.PROTECT, related_name="projects")

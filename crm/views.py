@@ -8,6 +8,7 @@ from typing import Any, ClassVar, cast
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.exceptions import ValidationError
 from django.db.models import EmailField, Field, Model, Q, QuerySet, URLField
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
@@ -19,6 +20,7 @@ from django.views import generic
 from . import tabs
 from .forms import CompanyForm, ContactForm, ProjectForm
 from .models import Company, Contact, Project
+from .validators import validate_web_address
 
 StrOrPromise = str | Promise
 Sections = list[tuple[StrOrPromise, list[str]]]  # (heading, field names) as shown on pages and forms
@@ -31,7 +33,10 @@ NEW_LABELS: dict[str, StrOrPromise] = {
 
 
 COMPANY_SECTIONS: Sections = [
-    (gettext_lazy("Company"), ["name", "department", "number1", "number2", "category", "business", "vat_no"]),
+    (
+        gettext_lazy("Company"),
+        ["name", "department", "number1", "number2", "category", "business", "vat_no", "credit_limit"],
+    ),
     (gettext_lazy("Contact information"), ["phone", "fax", "email", "url"]),
     (
         gettext_lazy("Postal address"),
@@ -204,7 +209,7 @@ class RecordDetailView(RecordViewMixin, generic.DetailView):
                     continue
                 model_field = cast(Field, opts.get_field(name))
                 if isinstance(model_field, URLField):
-                    link = value
+                    link = value if is_web_address(value) else ""  # one stored before addresses were checked
                 elif isinstance(model_field, EmailField):
                     link = f"mailto:{value}"
                 else:
@@ -371,3 +376,12 @@ class ProjectUpdate(RecordUpdateView):
     model = Project
     section = "project"
     form_class = ProjectForm
+
+
+def is_web_address(value: str) -> bool:
+    """Whether ``value`` may be a link: an http or https address (never javascript: or data:)."""
+    try:
+        validate_web_address(value)
+    except ValidationError:
+        return False
+    return True

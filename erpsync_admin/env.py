@@ -7,6 +7,7 @@ Django.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -81,9 +82,11 @@ class Env:
         for host in hosts:
             if not HOST_ENTRY.match(host):
                 raise ConfigError(
-                    name, host, "give host names or host:port separated by commas, e.g. erp.example.com, "
-                    "*.example.com, 10.0.0.5:8001 or [::1]:8001 (no scheme, no path)"
-                )  # fmt: skip
+                    name,
+                    host,
+                    "give host names or host:port separated by commas, e.g. erp.example.com, "
+                    "*.example.com, 10.0.0.5:8001 or [::1]:8001 (no scheme, no path)",
+                )
         return hosts
 
     def choice(self, name: str, default: str, choices: Sequence[str]) -> str:
@@ -116,6 +119,42 @@ class Env:
                 name, raw, "use redis://host:6379/0 or the embedded sqla+sqlite:///path/to/broker.sqlite3"
             )
         return raw
+
+    def networks(self, name: str, default: Sequence[str]) -> list[str]:
+        """IP networks in CIDR notation (``10.0.0.0/8``, ``::1/128``); a bare address stands for itself alone."""
+        networks = []
+        for item in self.items(name, default):
+            try:
+                networks.append(str(ipaddress.ip_network(item, strict=True)))
+            except ValueError:
+                try:
+                    hint = f" ({item} has host bits set: did you mean {ipaddress.ip_network(item, strict=False)}?)"
+                except ValueError:
+                    hint = ""
+                raise ConfigError(
+                    name,
+                    item,
+                    f"give IP addresses or networks separated by commas, e.g. 10.0.0.0/8, 192.168.1.5, ::1/128{hint}",
+                ) from None
+        return networks
+
+    def secret(self, name: str, *, min_length: int) -> str:
+        """A shared secret such as a bearer token: empty when unset, else at least ``min_length`` characters."""
+        raw = self.text(name, "")
+        if raw and len(raw) < min_length:
+            raise ConfigError(
+                name, "(hidden)", f"use at least {min_length} characters, e.g. a random 32-byte hex string"
+            )
+        return raw
+
+    def http_url(self, name: str) -> str:
+        """An http or https address with a host (``https://crm.example.com``), without a trailing slash; empty when
+        unset."""
+        raw = self.text(name, "")
+        parts = urlsplit(raw)
+        if raw and (parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment):
+            raise ConfigError(name, raw, "use an http or https address such as https://crm.example.com")
+        return raw.rstrip("/")
 
     def fernet_keys(self, name: str, default: Sequence[str]) -> list[str]:
         keys = self.items(name, default)

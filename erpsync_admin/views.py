@@ -1,13 +1,11 @@
-"""Pages of the shell: home, Settings and maintenance, health."""
+"""Pages of the shell: home, Settings and maintenance."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.cache import never_cache
 
 from connections.permissions import can_manage_erp_sync
 
@@ -33,11 +31,3 @@ def settings_index(request: HttpRequest) -> HttpResponse:
     if not (can_manage_erp_sync(request.user) or request.user.is_superuser):
         raise PermissionDenied
     return render(request, "settings_index.html", {"section": "settings"})
-
-
-@never_cache
-def health(request: HttpRequest) -> JsonResponse:
-    """For load balancers and docker-compose: the web process answers and reaches its database."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,18 +17,69 @@ from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings
 from django.db import connection
+from django.test import override_settings
+
+from connectors.client import serve_in_process
+from connectors.demo.connector import DemoConnector
+from connectors.demo.latency import Latency
+from connectors.demo.seed import seed
+from connectors.demo.store import Store
+from connectors.sdk.app import ConnectorApp
+from erpsync_admin.celery import app as celery_app
 
 from .factories import UserFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-# Tests that need Redis use the configured broker when it is Redis, else database 15 of a local Redis.
-REDIS_TEST_URL = (
+# `make test` runs the tests in several processes (pytest-xdist: gw0, gw1, …); each has a test database of its own
+# (pytest-django names it), and gets a broker of its own here.
+XDIST_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+
+
+def _own_redis_database(url: str) -> str:
+    """``url`` with this test process's Redis database: the given one for the first, the ones below it for the
+    others, so that no process takes another's jobs or empties its queues."""
+    base, _, database = url.rpartition("/")
+    if not database.isdigit():
+        return url
+    return f"{base}/{int(database) - XDIST_WORKER}"
+
+
+# Tests that need Redis use the configured broker when it is Redis, else TEST_REDIS_URL (two suites running side by
+# side on one machine each give their own database), else database 15 of a local Redis.
+REDIS_TEST_URL = _own_redis_database(
     os.environ["CELERY_BROKER_URL"]
     if os.environ.get("CELERY_BROKER_URL", "").startswith("redis")
-    else "redis://127.0.0.1:6379/15"
+    else os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
 )
+
+
+def _own_broker() -> None:
+    """The app's broker, for this process and the workers its tests start: the Redis database above, or an embedded
+    broker file of its own (two processes creating the embedded broker's tables at once make one fail)."""
+    configured = settings.CELERY_BROKER_URL
+    if configured.startswith("redis"):
+        broker = REDIS_TEST_URL
+    elif configured.startswith("sqla+sqlite:///") and XDIST_WORKER:
+        path = Path(configured.removeprefix("sqla+sqlite:///"))
+        broker = f"sqla+sqlite:///{path.with_name(f'{path.stem}-gw{XDIST_WORKER}{path.suffix}')}"
+    else:
+        return
+    settings.CELERY_BROKER_URL = broker
+    celery_app.conf.update(broker_url=broker)
+    if os.environ.get("CELERY_BROKER_URL"):
+        os.environ["CELERY_BROKER_URL"] = broker
+
+
+_own_broker()
+
+# The suite's connectors listen on loopback, an internal address, which a connector may use only when
+# ERPSYNC_CONNECTOR_HOSTS names its host: the tests allow their own, as `make run` and docker-compose do. Processes
+# the tests start (workers, web servers) inherit the variable; this process gets the setting below.
+TEST_CONNECTOR_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
+os.environ.setdefault("ERPSYNC_CONNECTOR_HOSTS", ",".join(TEST_CONNECTOR_HOSTS))
 
 CRM_PERMS = [
     f"crm.{action}_{model}" for action in ("view", "add", "change") for model in ("company", "contact", "project")
@@ -94,6 +147,26 @@ def database_url() -> str:
     return f"postgres://{auth}{settings.get('HOST') or '127.0.0.1'}:{settings.get('PORT') or 5432}/{settings['NAME']}"
 
 
+def use_broker(url: str) -> Callable[[], None]:
+    """Send this process's tasks to ``url``; returns the function that puts the previous broker back."""
+    from erpsync_admin.celery import app
+
+    def switch(to: str, options: dict[str, Any], environ: str | None) -> None:
+        # The connection and producer pools were built for the previous broker: new ones are made on next use.
+        app._pool = None  # type: ignore[attr-defined]
+        app.amqp._producer_pool = None  # type: ignore[attr-defined]
+        app.conf.update(broker_url=to, broker_transport_options=options)
+        # Celery prefers the environment's CELERY_BROKER_URL to its configuration.
+        if environ is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = environ
+
+    previous, previous_environ = app.conf.broker_url, os.environ.get("CELERY_BROKER_URL")
+    switch(url, {"visibility_timeout": 3600}, url)
+    return lambda: switch(previous, {}, previous_environ)
+
+
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -102,6 +175,11 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
             return result
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# Seconds a process stopped after its test is given to end on SIGTERM before it is killed: enough for a
+# connector or a web server, while a Celery worker's warm shutdown (seconds) is cut short where no test looks.
+STOP_GRACE = 1.0
 
 
 class Process:
@@ -118,15 +196,18 @@ class Process:
         return self.log.read_text(errors="replace")
 
     def stop(self, timeout: float = 20) -> None:
-        import signal
+        """SIGTERM to the group, and SIGKILL if it has not ended within ``timeout`` seconds.
 
+        Where the way a process ends is not what a test checks, ``stop(STOP_GRACE)`` spares the seconds a
+        Celery worker's warm shutdown takes."""
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGTERM)
             try:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(20)
         self.handle.close()
 
 
@@ -142,7 +223,7 @@ def start_process(tmp_path: Path) -> Iterator[Callable[..., Process]]:
 
     yield start
     for process in reversed(started):
-        process.stop()
+        process.stop(STOP_GRACE)
 
 
 def venv_bin(name: str) -> str:
@@ -191,16 +272,128 @@ def start_connector(module: str, directory: Path, secret: str, *args: str) -> Ru
     return RunningConnector(url, secret, process)
 
 
-def start_demo(directory: Path, seed_actors: int = 2000) -> RunningConnector:
-    return start_connector("connectors.demo", directory, DEMO_SECRET, "--data", str(directory / "demo-erp.sqlite3"),
-                           "--seed-actors", str(seed_actors))  # fmt: skip
+def start_demo(
+    directory: Path, seed_actors: int = 2000, latency_ms: str = "", data: Path | None = None
+) -> RunningConnector:
+    """A Demo ERP process on ``directory / "demo-erp.sqlite3"`` (or ``data``: two processes may serve one store);
+    ``latency_ms`` as its --latency-ms takes it ("500", "1000-3000")."""
+    return start_connector(
+        "connectors.demo",
+        directory,
+        DEMO_SECRET,
+        "--data",
+        str(data or directory / "demo-erp.sqlite3"),
+        "--seed-actors",
+        str(seed_actors),
+        *(["--latency-ms", latency_ms] if latency_ms else []),
+    )
 
 
 @pytest.fixture(scope="session")
 def demo_connector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningConnector]:
+    """A real Demo ERP process, for tests in which another process (a worker, a browser) calls it."""
     running = start_demo(tmp_path_factory.mktemp("demo"))
     yield running
     running.process.stop()
+
+
+# The Demo ERP inside the test process: its WSGI app behind httpx.WSGITransport, for tests in which the process
+# boundary is not what is tested. Only this process's clients reach it: not workers, browsers or other processes.
+
+
+@dataclass
+class InProcessConnector:
+    """A connector served in-process at ``url``; ``store`` is the Demo ERP's own database."""
+
+    url: str
+    secret: str
+    store: Store
+
+
+# What a test needs of a connector, whichever way it is served.
+Connector = RunningConnector | InProcessConnector
+
+_in_process_urls: set[str] = set()
+
+
+@contextlib.contextmanager
+def in_process_demo(
+    directory: Path,
+    seed_actors: int = 2000,
+    secret: str = DEMO_SECRET,
+    api_key: str = "demo-api-key",
+    latency_ms: int | tuple[int, int] | None = None,
+    v1: bool = False,
+) -> Iterator[InProcessConnector]:
+    """Serve a Demo ERP on ``directory``'s own database to this process's connector clients, as start_demo does
+    with a process. Each one has a URL never used before in the session: clients are cached by URL.
+
+    ``latency_ms`` (``500``, or ``(1000, 3000)`` for a random time per call) makes every protocol call wait, as
+    --latency-ms does; each call waits in the thread that made it. ``v1``: as a protocol v1 connector answers, without
+    labels or suggested directions (``tests.v1_demo``)."""
+    store = Store(directory / "demo-erp.sqlite3")
+    seed(store, seed_actors)
+    url = f"http://127.0.0.1:{free_port()}"
+    while url in _in_process_urls:
+        url = f"http://127.0.0.1:{free_port()}"
+    _in_process_urls.add(url)
+    latency = Latency.of(latency_ms) if latency_ms is not None else None
+    if v1:
+        from .v1_demo import V1DemoConnector
+
+        connector: DemoConnector = V1DemoConnector(store, api_key=api_key, latency=latency)
+    else:
+        connector = DemoConnector(store, api_key=api_key, latency=latency)
+    serve_in_process(url, httpx.WSGITransport(app=ConnectorApp(connector, secret)))
+    try:
+        yield InProcessConnector(url, secret, store)
+    finally:
+        serve_in_process(url, None)
+
+
+@pytest.fixture(scope="session")
+def demo_erp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessConnector]:
+    """The session's Demo ERP, served in-process (2,000 seeded actors, like demo_connector's)."""
+    with in_process_demo(tmp_path_factory.mktemp("demo-in-process")) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def v1_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessConnector]:
+    """The Demo ERP as a protocol v1 connector answers: no labels, no suggested directions (200 seeded actors)."""
+    with in_process_demo(tmp_path_factory.mktemp("demo-v1"), seed_actors=200, v1=True) as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """A SQLite test database starts without the write-ahead log and shared-memory files of an earlier run.
+
+    Django deletes only the database file before making it again; a ``-wal`` file left beside it by a run that was
+    killed would be replayed into the new database and spoil it ("file is not a database")."""
+    database = connection.settings_dict
+    if connection.vendor != "sqlite" or not database["TEST"].get("NAME"):
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{database['TEST']['NAME']}{suffix}").unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    """Passwords are hashed with MD5 in tests: PBKDF2's million rounds cost most of a second for every user a test
+    makes, and no test is about the hash. Logging in with a password works as before."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_connectors_allowed() -> Iterator[None]:
+    """ERPSYNC_CONNECTOR_HOSTS as the processes the tests start have it (the settings were read before this file)."""
+    from django.conf import settings
+
+    hosts = settings.ERPSYNC_CONNECTOR_HOSTS or TEST_CONNECTOR_HOSTS
+    with override_settings(ERPSYNC_CONNECTOR_HOSTS=hosts):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -214,15 +407,25 @@ def _default_language() -> Iterator[None]:
 
 
 @pytest.fixture
-def empty_demo(tmp_path: Path) -> Iterator[RunningConnector]:
-    """A Demo ERP of its own with no actors: "import everything" sees only what the test puts there."""
+def empty_demo(tmp_path: Path) -> Iterator[Connector]:
+    """A Demo ERP of its own with no actors: "import everything" sees only what the test puts there.
+
+    Served in-process; where a worker or a browser must reach it, a module or folder overrides this fixture with
+    ``empty_demo_process``."""
+    with in_process_demo(tmp_path, seed_actors=0) as served:
+        yield served
+
+
+@pytest.fixture
+def empty_demo_process(tmp_path: Path) -> Iterator[RunningConnector]:
+    """As ``empty_demo``, as a real process on loopback."""
     running = start_demo(tmp_path, seed_actors=0)
     yield running
     running.process.stop()
 
 
 @pytest.fixture
-def import_connection(empty_demo: RunningConnector, db: Any) -> Any:
+def import_connection(empty_demo: Connector, db: Any) -> Any:
     from .sync_helpers import customers_for_import
 
     return customers_for_import(empty_demo)

@@ -12,6 +12,7 @@ import yaml
 from django.core.management import get_commands
 
 from erpsync_admin.celery import app
+from erpsync_admin.env import Env
 
 from .conftest import ROOT
 
@@ -85,3 +86,12 @@ def test_the_optional_tryton_services_start_a_real_tryton_and_the_connector() ->
     check_entry_point(connector["command"])
     assert "?" in connector["environment"]["ERPSYNC_CONNECTOR_SECRET"]
     assert "DATABASE_URL" not in connector["environment"]
+
+
+def test_app_services_allow_the_stacks_own_connectors_and_no_other_internal_host() -> None:
+    """The Demo ERP and the Tryton connector have private addresses on the compose network: named, so allowed."""
+    for name in ("web", "worker", "beat"):
+        value = SERVICES[name]["environment"]["ERPSYNC_CONNECTOR_HOSTS"]
+        default = value.removeprefix("${ERPSYNC_CONNECTOR_HOSTS:-").removesuffix("}")
+        hosts = Env({"ERPSYNC_CONNECTOR_HOSTS": default}).hosts("ERPSYNC_CONNECTOR_HOSTS", [])
+        assert hosts == ["demo:8001", "tryton-connector:8002"], name

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
@@ -115,6 +117,57 @@ def test_editing_a_contact_changes_it_and_moves_updated_at(as_user: Any, license
     contact.refresh_from_db()
     assert (contact.last_name, str(contact.birth_date)) == ("Dahl", "1980-02-28")
     assert contact.updated_at > before
+
+
+def as_a_browser_sends_it(bound: Any) -> str:
+    """A form field's value as a browser submits it untouched: a textarea's line breaks as CRLF, an input's gone."""
+    value = "" if bound.value() is None else str(bound.value())
+    if isinstance(bound.field.widget, forms.Textarea):
+        return re.sub(r"\r\n|\r|\n", "\r\n", value)
+    return re.sub(r"[\r\n]", "", value)
+
+
+def test_lines_are_edited_in_textareas_and_a_save_keeps_the_fields_left_alone(as_user: Any, licensed_user: Any) -> None:
+    company = CompanyFactory.create(
+        name="Ågrenska Bygg ",  # a space at the end, which the form would trim
+        street_address1="c/o Berg\nLgh 1831",
+        postal_address1="Box 12\r\n903 25 Umeå",  # CRLF, as some ERPs send it
+        phone="+46 8 1",
+    )
+    url = reverse("crm:company-edit", args=[company.pk])
+    client = as_user(licensed_user)
+    response = client.get(url)
+    page = response.content.decode()
+    for name in ("postal_address1", "postal_address2", "postal_address3", "street_address1", "street_address3"):
+        assert f'<textarea name="{name}"' in page
+    assert '<input type="text" name="name"' in page and '<input type="text" name="postal_city"' in page
+    assert "\nc/o Berg\nLgh 1831</textarea>" in page
+    data = {bound.name: as_a_browser_sends_it(bound) for bound in response.context["form"]}
+    before = dict(Company.objects.filter(pk=company.pk).values().get())
+
+    assert client.post(url, {**data, "phone": "+46 8 2"}).status_code == 302
+    after = dict(Company.objects.filter(pk=company.pk).values().get())
+    assert after["phone"] == "+46 8 2"
+    unchanged = {key for key in before if key not in ("phone", "updated_at")}
+    assert {key: after[key] for key in unchanged} == {key: before[key] for key in unchanged}
+
+    # A line typed into a textarea is stored with LF, counted as one character against the field's length.
+    lines = "\r\n".join(["x" * 49, "y" * 50])  # 100 characters with LF, 101 as sent
+    assert client.post(url, {**data, "street_address2": lines}).status_code == 302
+    assert Company.objects.get(pk=company.pk).street_address2 == "x" * 49 + "\n" + "y" * 50
+
+
+def test_the_admin_edits_lines_in_textareas_and_keeps_what_was_left_alone(client: Any, django_user_model: Any) -> None:
+    company = CompanyFactory.create(name="Ågrenska Bygg ", street_address1="c/o Berg\nLgh 1831")
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "secret-pass-123"))
+    url = reverse("admin:crm_company_change", args=[company.pk])
+    response = client.get(url)
+    assert '<textarea name="street_address1"' in response.content.decode()
+    form = response.context["adminform"].form
+    data = {bound.name: as_a_browser_sends_it(bound) for bound in form}
+    assert client.post(url, {**data, "phone": "+46 8 2"}).status_code == 302
+    company.refresh_from_db()
+    assert (company.name, company.street_address1, company.phone) == ("Ågrenska Bygg ", "c/o Berg\nLgh 1831", "+46 8 2")
 
 
 def test_new_contact_from_a_company_page_has_the_company_chosen(as_user: Any, licensed_user: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from erpsync_admin import crypto
+from core import crypto
 
 
 def test_secrets_survive_a_key_rotation_and_fail_clearly_without_their_key(settings: Any) -> None:

@@ -18,8 +18,8 @@ from connectors import protocol as p
 from connectors.models import SyncConnector
 from crm.models import Contact, Project
 
-from .conftest import RunningConnector
-from .connectors.servers import serving
+from .conftest import Connector
+from .connectors.servers import hold, serving
 from .factories import UserFactory
 from .sync_helpers import active_connection, change_in_erp, company, enable, erp, erp_values, new_customer
 
@@ -28,14 +28,17 @@ CRM = ["crm.view_company", "crm.view_contact", "crm.view_project"]
 
 
 @pytest.fixture
-def setup(demo_connector: RunningConnector) -> dict[str, Any]:
-    connection = active_connection(demo_connector)
+def setup(demo_erp: Connector) -> dict[str, Any]:
+    connection = active_connection(demo_erp)
     # BALANCE and CURRENCY are shown live on the tab (CURRENCY is a list: its text is shown).
-    rows = [mapping.FieldRow(f.key, f.crm_field, f.direction, f.show_in_search or f.key == "NAME",
-                             f.key in ("BALANCE", "CURRENCY"))
-            for f in connection.erp_fields.filter(actor_type="Customer")]  # fmt: skip
+    rows = [
+        mapping.FieldRow(
+            f.key, f.crm_field, f.direction, f.show_in_search or f.key == "NAME", f.key in ("BALANCE", "CURRENCY")
+        )
+        for f in connection.erp_fields.filter(actor_type="Customer")
+    ]
     mapping.save_field_mapping(connection, "Customer", True, rows, None)
-    actor = new_customer(demo_connector, connection, PHONE="+46 90 12", CURRENCY="NOK")
+    actor = new_customer(demo_erp, connection, PHONE="+46 90 12", CURRENCY="NOK")
     record = company(phone="+46 90 12")
     link = services.link_record(connection, "Customer", actor.key or "", record, None)
     user = UserFactory.create(username="anna", perms=[*CRM, "connections.use_erp_sync"])
@@ -71,26 +74,57 @@ def test_a_linked_record_shows_live_values_and_last_synced_ones(client: Any, set
     assert "Balance due" in page and "Sync now" in page and "Disconnect" in page
 
 
-def test_sync_now_shows_progress_then_the_result_without_a_reload(client: Any, setup: dict[str, Any],
-                                                                 demo_connector: RunningConnector,
-                                                                 django_capture_on_commit_callbacks: Any) -> None:  # fmt: skip
-    from connections import tasks
+def test_sync_now_shows_progress_then_the_result_without_a_reload(
+    client: Any, setup: dict[str, Any], demo_erp: Connector, django_capture_on_commit_callbacks: Any
+) -> None:
+    from connections import jobs
 
-    change_in_erp(demo_connector, setup["connection"], setup["actor"].key, PHONE="+46 changed in the ERP")
+    change_in_erp(demo_erp, setup["connection"], setup["actor"].key, PHONE="+46 changed in the ERP")
     client.force_login(setup["user"])
     with django_capture_on_commit_callbacks(execute=False):
         partial = client.post(reverse("erp:sync-now", args=[setup["link"].pk]), HTTP_HX_REQUEST="true").content.decode()
-    assert "<progress" in partial and 'hx-trigger="load delay:500ms"' in partial
+    assert "<progress" in partial and 'hx-trigger="load delay:500ms, every 2s"' in partial
     run = SyncRun.objects.get(link=setup["link"])
-    tasks.run_sync.apply(kwargs={"run_id": run.pk})
+    jobs.run_sync.apply(kwargs={"run_id": run.pk})
     done = client.get(reverse("erp:run", args=[run.pk]), HTTP_HX_REQUEST="true").content.decode()
     assert "Succeeded." in done and "<progress" not in done
-    assert "<code>PHONE</code>: +46 90 12 → +46 changed in the ERP" in done
+    assert "Phone: +46 90 12 → +46 changed in the ERP" in done
+
+
+def test_a_sync_now_whose_run_ended_before_the_card_was_drawn_still_polls_for_the_outcome(
+    client: Any, setup: dict[str, Any], monkeypatch: Any
+) -> None:
+    """A worker fast enough ends the run before the answer to Sync now is drawn: the card still follows it, so its
+    poll must be there, or the card would read "syncing" for ever."""
+    from connections import jobs, services
+
+    queue = services.start_sync_now
+
+    def queued_and_ended(link: Any, user: Any) -> Any:
+        run, created = queue(link, user)
+        jobs.run_sync.apply(kwargs={"run_id": run.pk})  # the worker, before the card is drawn
+        run.refresh_from_db()
+        return run, created
+
+    monkeypatch.setattr(services, "start_sync_now", queued_and_ended)
+    client.force_login(setup["user"])
+    card = client.post(reverse("erp:sync-now", args=[setup["link"].pk]), HTTP_HX_REQUEST="true").content.decode()
+    run = SyncRun.objects.get(link=setup["link"])
+    assert run.status == "succeeded" and 'data-state="syncing"' in card
+    assert f'hx-get="{reverse("erp:run", args=[run.pk])}' in card  # the poll that brings the outcome
+    done = client.get(reverse("erp:run", args=[run.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-state="ok"' in done and "Succeeded." in done
 
 
 def test_a_sync_now_waiting_for_a_retry_says_why(client: Any, setup: dict[str, Any]) -> None:
-    run = SyncRun.objects.create(connection=setup["connection"], link=setup["link"], kind="sync_now", total=1,
-                                 attempts=1, error="GetActors: no answer within the timeout (ReadTimeout)")  # fmt: skip
+    run = SyncRun.objects.create(
+        connection=setup["connection"],
+        link=setup["link"],
+        kind="sync_now",
+        total=1,
+        attempts=1,
+        error="GetActors: no answer within the timeout (ReadTimeout)",
+    )
     client.force_login(setup["user"])
     waiting = client.get(reverse("erp:run", args=[run.pk]), HTTP_HX_REQUEST="true").content.decode()
     assert "<progress" in waiting
@@ -101,20 +135,21 @@ def test_a_sync_now_waiting_for_a_retry_says_why(client: Any, setup: dict[str, A
 
 
 def test_an_unlinked_record_is_linked_from_a_search_with_the_users_choice_per_field(
-    client: Any, setup: dict[str, Any], demo_connector: RunningConnector, django_capture_on_commit_callbacks: Any
+    client: Any, setup: dict[str, Any], demo_erp: Connector, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from connections import tasks
+    from connections import jobs
 
     connection = setup["connection"]  # the ERP ranks higher: by default its values win
-    other = new_customer(demo_connector, connection, NAME="Vindkraft Nord AB", PHONE="+47 22 00 00",
-                         EMAIL="post@vindkraft.example")  # fmt: skip
+    other = new_customer(
+        demo_erp, connection, NAME="Vindkraft Nord AB", PHONE="+47 22 00 00", EMAIL="post@vindkraft.example"
+    )
     record = company(name="Vindkraft Nord AB", phone="+46 90 77 77", email="")
     client.force_login(setup["user"])
     assert "Not linked to Demo ERP – Sweden yet." in client.get(tab(record)).content.decode()
     url = reverse("erp:connect", args=[connection.pk, record.pk])
     found = client.get(url, {"kind": "company", "q": "vindkraft nord"}, HTTP_HX_REQUEST="true").content.decode()
     assert other.key in found and "Vindkraft Nord AB" in found
-    taken = client.get(url, {"kind": "company", "q": "granbygg"}).content.decode()
+    taken = client.get(url, {"kind": "company", "q": setup["actor"].key}).content.decode()
     assert f'already linked to <a href="{setup["record"].get_absolute_url()}">Granbygg AB</a>' in taken
 
     chooser = client.post(url, {"kind": "company", "actor_type": "Customer", "key": other.key}).content.decode()
@@ -123,23 +158,32 @@ def test_an_unlinked_record_is_linked_from_a_search_with_the_users_choice_per_fi
     assert phone and "+46 90 77 77" in phone[0] and "+47 22 00 00" in phone[0]
     assert 'value="erp" checked' in phone[0]  # the ERP ranks higher
     email = re.search(r'<tr>\s*<th scope="row">E-mail.*?</tr>', chooser, re.S)
-    assert email and "Syncs from the ERP only." in email[0] and "disabled" in email[0]
+    assert email and "Syncs from the ERP only: the field mapping&#x27;s direction is ERP → CRM." in email[0]
+    assert "disabled" in email[0]
 
     with django_capture_on_commit_callbacks(execute=False):
-        done = client.post(url, {"kind": "company", "actor_type": "Customer", "key": other.key, "confirm": "1",
-                                 "choice-PHONE": "crm"}, HTTP_HX_REQUEST="true")  # fmt: skip
-    assert done.status_code == 200 and done["HX-Redirect"] == tab(record)
+        done = client.post(
+            url,
+            {"kind": "company", "actor_type": "Customer", "key": other.key, "confirm": "1", "choice-PHONE": "crm"},
+            HTTP_HX_REQUEST="true",
+        )
+    # The whole card is answered in place of the one that asked: linked, syncing, and saying so.
+    assert done.status_code == 200 and done["HX-Retarget"] == f"#erp-card-{connection.pk}"
+    card = done.content.decode()
+    assert f"Linked Vindkraft Nord AB to Customer {other.key}; syncing now." in card
+    assert 'data-state="syncing"' in card and "Syncing…" in card and "<progress" in card
     link = Link.objects.get(company=record)
-    tasks.run_sync.apply(kwargs={"run_id": SyncRun.objects.get(link=link).pk})
+    jobs.run_sync.apply(kwargs={"run_id": SyncRun.objects.get(link=link).pk})
     record.refresh_from_db()
     assert record.phone == "+46 90 77 77" and record.email == "post@vindkraft.example"
-    assert erp_values(demo_connector, connection, other.key or "")["PHONE"] == "+46 90 77 77"
+    assert erp_values(demo_erp, connection, other.key or "")["PHONE"] == "+46 90 77 77"
     page = client.get(tab(record)).content.decode()
-    assert f"Linked Vindkraft Nord AB to Customer {other.key}; syncing now." in page
+    assert 'data-state="ok"' in page and "In step" in page
 
 
-def test_linking_an_actor_linked_elsewhere_is_refused_with_a_link_to_that_record(client: Any,
-                                                                                 setup: dict[str, Any]) -> None:  # fmt: skip
+def test_linking_an_actor_linked_elsewhere_is_refused_with_a_link_to_that_record(
+    client: Any, setup: dict[str, Any]
+) -> None:
     record = company(name="Granbygg Nord AB")
     client.force_login(setup["user"])
     url = reverse("erp:connect", args=[setup["connection"].pk, record.pk])
@@ -156,11 +200,12 @@ def test_linking_an_actor_linked_elsewhere_is_refused_with_a_link_to_that_record
     assert wrong.status_code == 409 and not Link.objects.filter(company=record).exists()
 
 
-def test_advanced_search_sends_typed_criteria_and_explains_bad_ones(client: Any, setup: dict[str, Any],
-                                                                    demo_connector: RunningConnector) -> None:  # fmt: skip
+def test_advanced_search_sends_typed_criteria_and_explains_bad_ones(
+    client: Any, setup: dict[str, Any], demo_erp: Connector
+) -> None:
     connection = setup["connection"]
-    small = new_customer(demo_connector, connection, NAME="Vindkraft Syd AB", CREDIT_LIMIT=10000, CURRENCY="SEK")
-    big = new_customer(demo_connector, connection, NAME="Vindkraft Väst AB", CREDIT_LIMIT=90000, CURRENCY="EUR")
+    small = new_customer(demo_erp, connection, NAME="Vindkraft Syd AB", CREDIT_LIMIT="10000.00", CURRENCY="SEK")
+    big = new_customer(demo_erp, connection, NAME="Vindkraft Väst AB", CREDIT_LIMIT="90000.00", CURRENCY="EUR")
     record = company(name="Vindkraft AB")
     client.force_login(setup["user"])
     url = reverse("erp:connect", args=[connection.pk, record.pk])
@@ -168,8 +213,17 @@ def test_advanced_search_sends_typed_criteria_and_explains_bad_ones(client: Any,
     assert 'name="op-CREDIT_LIMIT"' in form and "is between" in form and ">≥<" in form
     assert 'name="op-NAME"' in form and "begins with" in form and 'type="number"' in form
     query = {"kind": "company", "advanced": "1", "run": "1", "actor_type": "Customer"}
-    found = client.get(url, {**query, "op-NAME": "begins", "v-NAME": "Vindkraft",
-                             "op-CREDIT_LIMIT": "between", "v-CREDIT_LIMIT": "5000", "v2-CREDIT_LIMIT": "20000"})  # fmt: skip
+    found = client.get(
+        url,
+        {
+            **query,
+            "op-NAME": "begins",
+            "v-NAME": "Vindkraft",
+            "op-CREDIT_LIMIT": "between",
+            "v-CREDIT_LIMIT": "5000",
+            "v2-CREDIT_LIMIT": "20000",
+        },
+    )
     page = found.content.decode()
     assert found.status_code == 200 and small.key in page and big.key not in page
     bad = client.get(url, {**query, "op-CREDIT_LIMIT": "gte", "v-CREDIT_LIMIT": "lots"})
@@ -183,13 +237,14 @@ def test_advanced_search_sends_typed_criteria_and_explains_bad_ones(client: Any,
 
 
 def test_create_in_erp_asks_for_the_prompted_mandatory_default_and_links_the_new_actor(
-    client: Any, setup: dict[str, Any], demo_connector: RunningConnector, django_capture_on_commit_callbacks: Any
+    client: Any, setup: dict[str, Any], demo_erp: Connector, django_capture_on_commit_callbacks: Any
 ) -> None:
-    from connections import tasks
+    from connections import jobs
 
     connection = setup["connection"]
-    mapping.save_defaults(connection, "Customer", {"CURRENCY": ("SEK", True, True), "PAYMENT_TERMS": ("30", False, False)},
-                          None)  # fmt: skip
+    mapping.save_defaults(
+        connection, "Customer", {"CURRENCY": ("SEK", True, True), "PAYMENT_TERMS": ("30", False, False)}, None
+    )
     record = company(name="Nyköpings Kakel AB", phone="+46 155 12 34")
     client.force_login(setup["user"])
     url = reverse("erp:create", args=[connection.pk, record.pk])
@@ -200,14 +255,15 @@ def test_create_in_erp_asks_for_the_prompted_mandatory_default_and_links_the_new
     assert missing.status_code == 400 and "This field is required." in missing.content.decode()
     assert not Link.objects.filter(company=record).exists()
     with django_capture_on_commit_callbacks(execute=False):
-        created = client.post(url, {"kind": "company", "actor_type": "Customer", "ask-CURRENCY": "NOK"},
-                              HTTP_HX_REQUEST="true")  # fmt: skip
-    assert created["HX-Redirect"] == tab(record)
+        created = client.post(
+            url, {"kind": "company", "actor_type": "Customer", "ask-CURRENCY": "NOK"}, HTTP_HX_REQUEST="true"
+        )
+    assert created["HX-Retarget"] == f"#erp-card-{connection.pk}"
     link = Link.objects.get(company=record)
-    values = erp_values(demo_connector, connection, link.erp_key)
+    values = erp_values(demo_erp, connection, link.erp_key)
     assert values["NAME"] == "Nyköpings Kakel AB" and values["PHONE"] == "+46 155 12 34"
     assert values["CURRENCY"] == "NOK" and values["PAYMENT_TERMS"] == "30"
-    tasks.run_sync.apply(kwargs={"run_id": SyncRun.objects.get(link=link).pk})
+    jobs.run_sync.apply(kwargs={"run_id": SyncRun.objects.get(link=link).pk})
     link.refresh_from_db()
     assert link.status == "ok" and link.baseline["NAME"] == "Nyköpings Kakel AB"
     again = client.post(url, {"kind": "company", "actor_type": "Customer", "ask-CURRENCY": "NOK"})
@@ -241,10 +297,14 @@ def test_every_erp_tab_action_checks_the_visibility_grants_rights_on_the_server(
         "connect only": UserFactory.create(username="u4", perms=licensed),
         "connect and create": UserFactory.create(username="u5", perms=licensed),
     }
-    services.set_grants(connection, [
-        services.Grant(users["view only"], False, False), services.Grant(users["connect only"], True, False),
-        services.Grant(users["connect and create"], True, True),
-    ])  # fmt: skip
+    services.set_grants(
+        connection,
+        [
+            services.Grant(users["view only"], False, False),
+            services.Grant(users["connect only"], True, False),
+            services.Grant(users["connect and create"], True, True),
+        ],
+    )
     unlinked = company(name="Vindkraft AB")
     connect = reverse("erp:connect", args=[connection.pk, unlinked.pk])
     create = reverse("erp:create", args=[connection.pk, unlinked.pk])
@@ -283,8 +343,9 @@ def test_every_erp_tab_action_checks_the_visibility_grants_rights_on_the_server(
             if status != expected[role][action]:
                 failures.append(f"{role} / {action}: {status}, expected {expected[role][action]}")
             if action == "disconnect" and status == 302:  # put the link back for the next user
-                link = Link.objects.create(connection=connection, actor_type="Customer", erp_key=link.erp_key,
-                                           company=setup["record"])  # fmt: skip
+                link = Link.objects.create(
+                    connection=connection, actor_type="Customer", erp_key=link.erp_key, company=setup["record"]
+                )
                 sync_url, disconnect_url = (
                     reverse(f"erp:{name}", args=[link.pk]) for name in ("sync-now", "disconnect")
                 )
@@ -307,14 +368,20 @@ def test_every_erp_tab_action_checks_the_visibility_grants_rights_on_the_server(
     assert client.get(connect, {"kind": "company"}).status_code == 302  # to the login page
 
 
-def test_a_contact_is_linked_to_a_person_under_its_companys_actor(client: Any, setup: dict[str, Any],
-                                                                   demo_connector: RunningConnector) -> None:  # fmt: skip
+def test_a_contact_is_linked_to_a_person_under_its_companys_actor(
+    client: Any, setup: dict[str, Any], demo_erp: Connector
+) -> None:
     connection = setup["connection"]
     enable(connection, "Person", search=("FIRSTNAME", "LASTNAME", "EMAIL"))
-    conn = erp(demo_connector, connection)
+    conn = erp(demo_erp, connection)
     parent = {"parent_actor_type": p.ActorType.CUSTOMER, "parent_key": setup["actor"].key}
-    mine = conn.create_actor(p.Actor(actor_type=p.ActorType.PERSON, values={"FIRSTNAME": "Karin", "LASTNAME": "Berg",
-                                                                            "EMAIL": "karin@granbygg.example"}, **parent))  # fmt: skip
+    mine = conn.create_actor(
+        p.Actor(
+            actor_type=p.ActorType.PERSON,
+            values={"FIRSTNAME": "Karin", "LASTNAME": "Berg", "EMAIL": "karin@granbygg.example"},
+            **parent,
+        )
+    )
     elsewhere = conn.create_actor(
         p.Actor(actor_type=p.ActorType.PERSON, values={"FIRSTNAME": "Karin", "LASTNAME": "Berg"})
     )
@@ -337,8 +404,9 @@ def test_a_contact_is_linked_to_a_person_under_its_companys_actor(client: Any, s
     assert create.status_code == 409 and "Link the contact&#x27;s company first" in create.content.decode()
 
 
-def test_a_contact_created_in_the_erp_is_created_under_its_companys_actor(client: Any, setup: dict[str, Any],
-                                                                          demo_connector: RunningConnector) -> None:  # fmt: skip
+def test_a_contact_created_in_the_erp_is_created_under_its_companys_actor(
+    client: Any, setup: dict[str, Any], demo_erp: Connector
+) -> None:
     connection = setup["connection"]
     enable(connection, "Person")
     contact = Contact.objects.create(
@@ -349,18 +417,19 @@ def test_a_contact_created_in_the_erp_is_created_under_its_companys_actor(client
     assert f"It is created under Customer {setup['actor'].key}" in form
     client.post(reverse("erp:create", args=[connection.pk, contact.pk]), {"kind": "contact", "actor_type": "Person"})
     link = Link.objects.get(contact=contact)
-    [person] = erp(demo_connector, connection).get_actors(p.ActorType.PERSON, [link.erp_key]).actors
+    [person] = erp(demo_erp, connection).get_actors(p.ActorType.PERSON, [link.erp_key]).actors
     assert person.parent_key == setup["actor"].key and person.values["FIRSTNAME"] == "Olof"
     assert person.values["EMAIL"] == "olof@x.example"
 
 
-def test_a_project_is_linked_from_a_search(client: Any, setup: dict[str, Any], demo_connector: RunningConnector,
-                                           django_capture_on_commit_callbacks: Any) -> None:  # fmt: skip
-    from connections import tasks
+def test_a_project_is_linked_from_a_search(
+    client: Any, setup: dict[str, Any], demo_erp: Connector, django_capture_on_commit_callbacks: Any
+) -> None:
+    from connections import jobs
 
     connection = setup["connection"]
     enable(connection, "Project", search=("NAME", "STATUS"), tab=("STATUS", "HOURS_LOGGED"))
-    actor = erp(demo_connector, connection).create_actor(
+    actor = erp(demo_erp, connection).create_actor(
         p.Actor(actor_type=p.ActorType.PROJECT, values={"NAME": "Kajen etapp 2", "STATUS": "ACTIVE", "TEXT": "Bryggor"})
     )
     project = Project.objects.create(company=setup["record"], name="Kajen etapp 2", text="")
@@ -371,7 +440,7 @@ def test_a_project_is_linked_from_a_search(client: Any, setup: dict[str, Any], d
     with django_capture_on_commit_callbacks(execute=False):
         client.post(url, {"kind": "project", "actor_type": "Project", "key": actor.key, "confirm": "1"})
     link = Link.objects.get(project=project)
-    tasks.run_sync.apply(kwargs={"run_id": SyncRun.objects.get(link=link).pk})
+    jobs.run_sync.apply(kwargs={"run_id": SyncRun.objects.get(link=link).pk})
     project.refresh_from_db()
     assert project.text == "Bryggor"  # the ERP ranks higher, and the CRM's side was blank
     tab_page = client.get(reverse("crm:project-tab", args=[project.pk, "erp"])).content.decode()
@@ -397,7 +466,7 @@ def test_a_hanging_connector_costs_the_page_at_most_its_timeout(
     settings.ERPSYNC_CONNECTOR_TIMEOUT = 1
 
     def hang(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        time.sleep(5)
+        hold(environ, 5)
         start_response("200 OK", [])
         return [b""]
 
@@ -425,8 +494,9 @@ def test_the_tab_reads_the_database_a_fixed_number_of_times(client: Any, setup: 
     client.get(tab(setup["record"]))  # warm caches (sessions, content types)
     with CaptureQueriesContext(db_connection) as one:
         client.get(tab(setup["record"]))
-    second = ErpConnection.objects.create(name="Second", connector=setup["connection"].connector, is_active=True,
-                                          last_test_ok=True, priority=9)  # fmt: skip
+    second = ErpConnection.objects.create(
+        name="Second", connector=setup["connection"].connector, is_active=True, last_test_ok=True, priority=9
+    )
     for field in setup["connection"].erp_fields.filter(actor_type="Customer"):
         field.pk = None
         field.connection = second

@@ -16,7 +16,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from playwright.sync_api import expect
 
-from connections import mapping
+from connections import display, mapping
 from connections.models import ErpConnection, Link
 from connectors import protocol as p
 from crm.models import Contact, Project
@@ -35,9 +35,18 @@ CRM = ["crm.view_company", "crm.view_contact", "crm.view_project", "connections.
 @pytest.fixture
 def connection(demo_connector: RunningConnector) -> ErpConnection:
     connection = active_connection(demo_connector)  # the ERP ranks above the CRM
-    mapping.save_field_mapping(connection, "Customer", True, [
-        mapping.FieldRow(f.key, f.crm_field, f.direction, f.key in ("NAME", "PHONE"), f.key in ("BALANCE", "CURRENCY"))
-        for f in connection.erp_fields.filter(actor_type="Customer")], None)  # fmt: skip
+    mapping.save_field_mapping(
+        connection,
+        "Customer",
+        True,
+        [
+            mapping.FieldRow(
+                f.key, f.crm_field, f.direction, f.key in ("NAME", "PHONE"), f.key in ("BALANCE", "CURRENCY")
+            )
+            for f in connection.erp_fields.filter(actor_type="Customer")
+        ],
+        None,
+    )
     enable(connection, "Person", search=("FIRSTNAME", "LASTNAME", "EMAIL"), tab=("INVOICE_RECIPIENT",))
     enable(connection, "Project", search=("NAME", "STATUS"), tab=("STATUS", "HOURS_LOGGED"))
     ErpConnection.objects.filter(pk=connection.pk).update(everyone_can_create=True)
@@ -59,11 +68,20 @@ def open_tab(browser: Any, live_server: Any, record: Any, language: str) -> Any:
         expect(page.locator("html")).to_have_attribute("lang", language)
     page.goto(record.get_absolute_url())
     page.get_by_role("tab", name="ERP").click()
+    page.wait_for_url("**/tabs/erp/")  # loaded: htmx sends the card's buttons, not the plain forms
     return page
 
 
-def link_sync_and_disconnect(page: Any, record: Any, key: str, actor_type: str, criterion: tuple[str, str],
-                             differing: str, live_label: str, screenshot: str = "") -> None:  # fmt: skip
+def link_sync_and_disconnect(
+    page: Any,
+    record: Any,
+    key: str,
+    actor_type: str,
+    criterion: tuple[str, str],
+    differing: str,
+    live_label: str,
+    screenshot: str = "",
+) -> None:
     """The whole connect flow on an open ERP tab; the CRM side is chosen for the ``differing`` field."""
     expect(page.get_by_text(_("Not linked to %(name)s yet.") % {"name": "Demo ERP – Sweden"})).to_be_visible()
     expect(page.get_by_role("row", name=key)).to_be_visible()  # the search on the record's name ran by itself
@@ -74,7 +92,9 @@ def link_sync_and_disconnect(page: Any, record: Any, key: str, actor_type: str, 
     row = page.get_by_role("row", name=key)
     row.get_by_role("button", name=_("Choose")).click()
     expect(
-        page.get_by_role("heading", name=_("Link to %(type)s %(key)s") % {"type": actor_type, "key": key})
+        page.get_by_role(
+            "heading", name=_("Link to %(type)s %(key)s") % {"type": display.actor_type_word(actor_type), "key": key}
+        )
     ).to_be_visible()
     page.get_by_role("row", name=re.compile(f"^{re.escape(differing)}")).locator('input[value="crm"]').check()
     if screenshot:
@@ -82,7 +102,7 @@ def link_sync_and_disconnect(page: Any, record: Any, key: str, actor_type: str, 
     page.get_by_role("button", name=_("Link and sync")).click()
     linked = _("Linked %(record)s to %(type)s %(key)s; syncing now.") % {
         "record": record,
-        "type": actor_type,
+        "type": display.actor_type_word(actor_type),
         "key": key,
     }
     expect(page.get_by_text(linked)).to_be_visible()
@@ -95,58 +115,93 @@ def link_sync_and_disconnect(page: Any, record: Any, key: str, actor_type: str, 
     expect(page.get_by_text(_("Not linked to %(name)s yet.") % {"name": "Demo ERP – Sweden"})).to_be_visible()
 
 
-def test_a_company_is_found_chosen_linked_synced_and_disconnected(browser: Any, live_server: Any, worker: Any,  # noqa: F811
-                                                                   connection: ErpConnection,
-                                                                   demo_connector: RunningConnector) -> None:  # fmt: skip
-    actor = new_customer(demo_connector, connection, NAME="Sjöstrand Logistik AB", PHONE="+46 31 55 00",
-                         CURRENCY="NOK")  # fmt: skip
+def test_a_company_is_found_chosen_linked_synced_and_disconnected(
+    browser: Any,  # noqa: F811
+    live_server: Any,
+    worker: Any,  # noqa: F811
+    connection: ErpConnection,
+    demo_connector: RunningConnector,
+) -> None:
+    actor = new_customer(demo_connector, connection, NAME="Sjöstrand Logistik AB", PHONE="+46 31 55 00", CURRENCY="NOK")
     new_customer(demo_connector, connection, NAME="Sjöstrand Bygg AB", PHONE="+46 8 1")
     record = company(name="Sjöstrand Logistik AB", phone="+46 31 99 99")
     page = open_tab(browser, live_server, record, "en")
     with translation.override("en"):
-        link_sync_and_disconnect(page, record, actor.key or "", "Customer", ("Name", "Sjöstrand Logistik"), "Phone",
-                                 "Balance due", screenshot="erp-tab-values-that-differ")  # fmt: skip
+        link_sync_and_disconnect(
+            page,
+            record,
+            actor.key or "",
+            "Customer",
+            ("Name", "Sjöstrand Logistik"),
+            "Phone",
+            "Balance due",
+            screenshot="erp-tab-values-that-differ",
+        )
     # The user chose the CRM's phone number: it went to the ERP. Disconnecting removed only the link.
     assert erp_values(demo_connector, connection, actor.key or "")["PHONE"] == "+46 31 99 99"
     assert not Link.objects.filter(company=record).exists()
     page.context.close()
 
 
-def test_a_contact_is_linked_under_its_company_in_swedish(browser: Any, live_server: Any, worker: Any,  # noqa: F811
-                                                           connection: ErpConnection,
-                                                           demo_connector: RunningConnector) -> None:  # fmt: skip
+def test_a_contact_is_linked_under_its_company_in_swedish(
+    browser: Any,  # noqa: F811
+    live_server: Any,
+    worker: Any,  # noqa: F811
+    connection: ErpConnection,
+    demo_connector: RunningConnector,
+) -> None:
     customer = new_customer(demo_connector, connection, NAME="Fjällbygg AB")
     record = company(name="Fjällbygg AB")
     Link.objects.create(connection=connection, actor_type="Customer", erp_key=customer.key or "", company=record)
-    person = erp(demo_connector, connection).create_actor(p.Actor(
-        actor_type=p.ActorType.PERSON, parent_actor_type=p.ActorType.CUSTOMER, parent_key=customer.key,
-        values={"FIRSTNAME": "Sigrid", "LASTNAME": "Berg", "EMAIL": "sigrid@fjallbygg.example"}))  # fmt: skip
+    person = erp(demo_connector, connection).create_actor(
+        p.Actor(
+            actor_type=p.ActorType.PERSON,
+            parent_actor_type=p.ActorType.CUSTOMER,
+            parent_key=customer.key,
+            values={"FIRSTNAME": "Sigrid", "LASTNAME": "Berg", "EMAIL": "sigrid@fjallbygg.example"},
+        )
+    )
     contact = Contact.objects.create(company=record, first_name="Sigrid", last_name="Berg", email="sigrid@crm.example")
     page = open_tab(browser, live_server, contact, "sv")
     with translation.override("sv"):
-        link_sync_and_disconnect(page, contact, person.key or "", "Person", ("Last name", "Berg"), "E-mail",
-                                 "Receives invoices", screenshot="erp-tab-contact-swedish")  # fmt: skip
+        link_sync_and_disconnect(
+            page,
+            contact,
+            person.key or "",
+            "Person",
+            ("Efternamn", "Berg"),  # the connector's Swedish labels
+            "E-post",
+            "Tar emot fakturor",
+            screenshot="erp-tab-contact-swedish",
+        )
     values = erp_values_of(demo_connector, connection, p.ActorType.PERSON, person.key)
     assert values["EMAIL"] == "sigrid@crm.example"
     page.context.close()
 
 
-def test_a_project_is_linked_then_another_is_created_in_the_erp(browser: Any, live_server: Any, worker: Any,  # noqa: F811
-                                                                 connection: ErpConnection,
-                                                                 demo_connector: RunningConnector) -> None:  # fmt: skip
+def test_a_project_is_linked_then_another_is_created_in_the_erp(
+    browser: Any,  # noqa: F811
+    live_server: Any,
+    worker: Any,  # noqa: F811
+    connection: ErpConnection,
+    demo_connector: RunningConnector,
+) -> None:
     mapping.save_defaults(connection, "Project", {"STATUS": ("PLAN", True, True)}, None)
     owner = company(name="Hamnverket AB")
-    actor = erp(demo_connector, connection).create_actor(p.Actor(
-        actor_type=p.ActorType.PROJECT, values={"NAME": "Kajen etapp 2", "STATUS": "ACTIVE", "TEXT": "Bryggor"}))  # fmt: skip
+    actor = erp(demo_connector, connection).create_actor(
+        p.Actor(actor_type=p.ActorType.PROJECT, values={"NAME": "Kajen etapp 2", "STATUS": "ACTIVE", "TEXT": "Bryggor"})
+    )
     project = Project.objects.create(company=owner, name="Kajen etapp 2", text="Nya bryggor")
     page = open_tab(browser, live_server, project, "en")
     with translation.override("en"):
-        link_sync_and_disconnect(page, project, actor.key or "", "Project", ("Name", "Kajen"), "Description",
-                                 "Hours logged")  # fmt: skip
+        link_sync_and_disconnect(
+            page, project, actor.key or "", "Project", ("Name", "Kajen"), "Description", "Hours logged"
+        )
         # A project the ERP does not have yet: Create in ERP asks for the mandatory status.
         fresh = Project.objects.create(company=owner, name="Kajen etapp 3")
         page.goto(fresh.get_absolute_url())
         page.get_by_role("tab", name="ERP").click()
+        page.wait_for_url("**/tabs/erp/")  # loaded: htmx sends the card's buttons, not the plain forms
         page.get_by_role("button", name="Create in ERP").click()
         expect(page.locator(".erp-create")).to_contain_text("Kajen etapp 3")  # sent from the CRM record
         status = page.get_by_label("Status")
@@ -161,7 +216,8 @@ def test_a_project_is_linked_then_another_is_created_in_the_erp(browser: Any, li
             page.get_by_text(re.compile(r"Created Project J\d+ in Demo ERP – Sweden and linked Kajen etapp 3"))
         ).to_be_visible()
         expect(page.get_by_text(re.compile(r"Linked to Project J\d+\."))).to_be_visible()
-        # Someone disconnects the project in another window: Sync now here says it failed, not nothing.
+        # Once synced, someone disconnects the project in another window: Sync now here says it failed, not nothing.
+        expect(page.locator(".erp-section")).to_have_attribute("data-state", "ok", timeout=30_000)
         link = Link.objects.get(project=fresh)
         Link.objects.filter(pk=link.pk).delete()
         page.get_by_role("button", name="Sync now").click()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from connections.choices import ImportAction, MatchKind
 from connections.models import ErpConnection, ErpImport, SyncSettings
 from crm.models import Company
 
-from .conftest import RunningConnector
+from .conftest import Connector
 from .test_import import customer, run
 
 pytestmark = pytest.mark.django_db
@@ -23,8 +24,9 @@ def test_only_admins_reach_the_import_pages(client: Any, as_user: Any, licensed_
     assert as_user(licensed_user).get(START).status_code == 403
 
 
-def test_search_select_preview_decide_import(as_user: Any, admin_user: Any, empty_demo: RunningConnector,
-                                             import_connection: ErpConnection) -> None:  # fmt: skip
+def test_search_select_preview_decide_import(
+    as_user: Any, admin_user: Any, empty_demo: Connector, import_connection: ErpConnection
+) -> None:
     browser = as_user(admin_user)
     Company.objects.create(name="Granbygg", postal_city="Umeå")
     Company.objects.create(name="Granbygg", postal_city="Luleå")
@@ -35,12 +37,27 @@ def test_search_select_preview_decide_import(as_user: Any, admin_user: Any, empt
 
     empty = browser.get(START, {"connection": import_connection.pk, "actor_type": "Customer", "run": "1"})
     assert empty.status_code == 400 and b"Fill in at least one criterion" in empty.content
-    found = browser.get(START, {"connection": import_connection.pk, "actor_type": "Customer", "run": "1",
-                                "op-NAME": "contains", "v-NAME": "granbygg"})  # fmt: skip
+    found = browser.get(
+        START,
+        {
+            "connection": import_connection.pk,
+            "actor_type": "Customer",
+            "run": "1",
+            "op-NAME": "contains",
+            "v-NAME": "granbygg",
+        },
+    )
     assert found.status_code == 200 and wanted.encode() in found.content and "Fjällbygg" not in found.content.decode()
 
-    response = browser.post(START, {"connection": import_connection.pk, "actor_type": "Customer", "key": [wanted],
-                                    "description": "Name contains granbygg"})  # fmt: skip
+    response = browser.post(
+        START,
+        {
+            "connection": import_connection.pk,
+            "actor_type": "Customer",
+            "key": [wanted],
+            "description": "Name contains granbygg",
+        },
+    )
     erp_import = ErpImport.objects.get()
     assert response.status_code == 302 and response["Location"] == erp_import.get_absolute_url()
     waiting = browser.get(erp_import.get_absolute_url())
@@ -51,15 +68,16 @@ def test_search_select_preview_decide_import(as_user: Any, admin_user: Any, empt
     assert b"1 row needs a decision" in plan.content and b"Possibly Granbygg" in plan.content
     row = erp_import.rows.get()
     assert row.kind == MatchKind.AMBIGUOUS
-    refused = browser.post(reverse("connections:import-action", args=[erp_import.pk]), {"action": "import"},
-                           follow=True)  # fmt: skip
+    refused = browser.post(
+        reverse("connections:import-action", args=[erp_import.pk]), {"action": "import"}, follow=True
+    )
     assert b"1 rows need a decision" in refused.content
     row_url = reverse("connections:import-row", args=[erp_import.pk, row.pk])
     bad = browser.post(row_url, {"action": "link:999999"})
     assert bad.status_code == 400 and b"Choose one of the records offered" in bad.content
     target = row.candidates[0]["id"]
     chosen = browser.post(row_url, {"action": f"link:{target}"})
-    assert chosen.status_code == 200 and chosen["HX-Trigger"] == "import-plan-changed"
+    assert chosen.status_code == 200 and "import-plan-changed" in json.loads(chosen["HX-Trigger"])
     assert b"After import" in chosen.content and b"Pite" in chosen.content  # the field-by-field preview
     counts = browser.get(reverse("connections:import-counts", args=[erp_import.pk]))
     assert b"Import 1 row" in counts.content
@@ -78,8 +96,9 @@ def test_search_select_preview_decide_import(as_user: Any, admin_user: Any, empt
     assert late.status_code == 400 and b"can no longer be changed" in late.content
 
 
-def test_the_page_says_why_nothing_can_be_imported(as_user: Any, admin_user: Any, empty_demo: RunningConnector,
-                                                   import_connection: ErpConnection) -> None:  # fmt: skip
+def test_the_page_says_why_nothing_can_be_imported(
+    as_user: Any, admin_user: Any, empty_demo: Connector, import_connection: ErpConnection
+) -> None:
     browser = as_user(admin_user)
     SyncSettings.objects.update_or_create(pk=1, defaults={"automatic_sync": True})
     page = browser.get(START, {"connection": import_connection.pk})
@@ -93,8 +112,9 @@ def test_the_page_says_why_nothing_can_be_imported(as_user: Any, admin_user: Any
     assert b"Customer cannot be imported" in refused.content and not ErpImport.objects.exists()
 
 
-def test_bad_requests_get_an_answer_not_an_error(as_user: Any, admin_user: Any, empty_demo: RunningConnector,
-                                                 import_connection: ErpConnection) -> None:  # fmt: skip
+def test_bad_requests_get_an_answer_not_an_error(
+    as_user: Any, admin_user: Any, empty_demo: Connector, import_connection: ErpConnection
+) -> None:
     browser = as_user(admin_user)
     assert browser.post(START, {"connection": "abc", "actor_type": "Customer", "scope": "all"}).status_code == 404
     stale = browser.get(START, {"connection": import_connection.pk, "actor_type": "Project"})

@@ -57,8 +57,23 @@ def test_an_admin_takes_a_connection_from_saved_to_active(admin_page: Any, demo_
     page.get_by_label("Show Balance due in ERP tab").check()
     expect(page.get_by_label("Show Name in ERP tab")).to_be_disabled()
     page.get_by_label("Show Name in search").check()
+    # Conflicts can be held for review only on a field synced both ways: elsewhere the box is disabled, with why.
+    expect(page.get_by_label("Hold conflicts on Country for review")).to_be_disabled()
+    expect(page.locator("#hold-why-COUNTRY")).to_be_visible()
+    hold_email = page.get_by_label("Hold conflicts on E-mail for review")
+    hold_email.check()
+    page.locator("[name='dir-EMAIL']").select_option("erp_to_crm")
+    expect(hold_email).to_be_disabled()
+    expect(hold_email).not_to_be_checked()
+    page.locator("[name='dir-EMAIL']").select_option("both")
+    expect(hold_email).to_be_enabled()
+    page.get_by_label("Hold conflicts on Name for review").check()
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_text("Saved the Customer field mapping; it applies from the next sync.")).to_be_visible()
+    expect(page.get_by_label("Hold conflicts on Name for review")).to_be_checked()
+    assert set(
+        connection.erp_fields.filter(actor_type="Customer", hold_conflicts=True).values_list("key", flat=True)
+    ) == {"NAME"}
     shot(page, "field-mapping")
 
     page.get_by_role("link", name="Map list items").click()
@@ -78,6 +93,8 @@ def test_an_admin_takes_a_connection_from_saved_to_active(admin_page: Any, demo_
     expect(page.get_by_text("Saved the default values for new Customer actors.")).to_be_visible()
     page.get_by_role("link", name="Back to the field mapping").click()
 
+    # The list is read once the field mapping page has come back: .all() does not wait for it.
+    expect(page.locator("#rank")).to_contain_text("E-mail")
     start = [item.inner_text() for item in page.locator("#rank li").all()]
     position = next(i for i, text in enumerate(start) if "E-mail" in text)
     while position > 0:  # each move is saved at once and the list redrawn

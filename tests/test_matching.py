@@ -50,13 +50,21 @@ COMPANY_COLUMNS = ("name", "vat_no", "number2", "email", "url", "postal_city")
         ({"vat_no": "SE556000111101"}, {"vat_no": "se 556000-1111 01"}, 100, "same VAT number"),
         ({"number2": "10023"}, {"number2": "10 023"}, 90, "same number"),
         ({"email": "info@granbygg.se"}, {"email": "INFO@granbygg.se"}, 90, "same e-mail address"),  # and domain
-        ({"name": "Granbygg AB", "postal_city": "Umeå"}, {"name": "Granbygg", "postal_city": "UMEÅ"}, 80,
-         "same name and city"),  # also the same name: two rules agree, a little more certain
+        (
+            {"name": "Granbygg AB", "postal_city": "Umeå"},
+            {"name": "Granbygg", "postal_city": "UMEÅ"},
+            80,
+            "same name and city",
+        ),  # also the same name: two rules agree, a little more certain
         ({"url": "https://granbygg.se"}, {"email": "order@granbygg.se"}, 45, "same domain"),
-        ({"name": "Granbygg AB", "postal_city": "Umeå"}, {"name": "Granbygg Aktiebolag", "postal_city": "Luleå"}, 40,
-         "same name"),
+        (
+            {"name": "Granbygg AB", "postal_city": "Umeå"},
+            {"name": "Granbygg Aktiebolag", "postal_city": "Luleå"},
+            40,
+            "same name",
+        ),
     ],
-)  # fmt: skip
+)
 def test_company_rules(crm: dict[str, Any], erp: dict[str, Any], score: int, reason: str) -> None:
     record = Company.objects.create(**{"name": "Something else", **crm})
     Company.objects.create(name="Unrelated Oy", vat_no="FI1", email="x@unrelated.fi", postal_city="Umeå")
@@ -72,19 +80,24 @@ def test_rules_follow_the_field_mapping() -> None:
     assert [rule.name for rule in only_names.rules] == ["name"]
     assert only_names.candidates({"vat_no": "SE1"}) == []  # VAT is not mapped: not compared
     assert {rule.name for rule in matching.usable_rules(Company, ("name", "street_city", "url"))} == {
-        "name_city", "domain", "name"}  # fmt: skip
+        "name_city",
+        "domain",
+        "name",
+    }
 
 
 @pytest.mark.django_db
 def test_contact_and_project_rules() -> None:
     company = Company.objects.create(name="Granbygg AB")
     other = Company.objects.create(name="Fjällbygg AB")
-    anna = Contact.objects.create(company=company, first_name="Anna", last_name="Ek", email="anna@granbygg.se",
-                                  phone_mobile="070-123 45 67")  # fmt: skip
+    anna = Contact.objects.create(
+        company=company, first_name="Anna", last_name="Ek", email="anna@granbygg.se", phone_mobile="070-123 45 67"
+    )
     contacts = index_of(Contact, mapped=("first_name", "last_name", "email", "phone_mobile"))
     assert contacts.candidates({"email": "ANNA@granbygg.se"})[0].score == 95
     assert contacts.candidates({"first_name": "anna", "last_name": "EK", "company_id": company.pk})[0].reasons == [
-        "same name at the same company"]  # fmt: skip
+        "same name at the same company"
+    ]
     assert contacts.candidates({"first_name": "Anna", "last_name": "Ek", "company_id": other.pk}) == []
     assert contacts.candidates({"phone_mobile": "+46 70 123 45 67"})[0].id == anna.pk
     project = Project.objects.create(company=company, name="ERP rollout", number="P-100")
@@ -134,8 +147,9 @@ def candidate(pk: int, score: int, linked_to: str = "", identified: bool = False
         ),
     ],
 )
-def test_verdicts(candidates: list[matching.Candidate], kind: str, action: str, target: int | None,
-                  reason: str) -> None:  # fmt: skip
+def test_verdicts(
+    candidates: list[matching.Candidate], kind: str, action: str, target: int | None, reason: str
+) -> None:
     found = matching.verdict(candidates)
     assert (found.kind, found.action, found.target) == (kind, action, target)
     assert reason in found.reason

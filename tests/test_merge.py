@@ -56,9 +56,15 @@ def test_a_conflict_names_the_winner_and_the_losing_value() -> None:
 
 @pytest.mark.parametrize(
     ("crm", "erp", "direction", "keep", "action"),
-    [("c", "e", B, False, "to_erp"), ("c", "e", C, False, "to_erp"), ("c", "e", E, False, "skip"),
-     (None, "e", B, True, "skip"), (None, "e", B, False, "to_erp"), ("c", "c", B, False, "none")],
-)  # fmt: skip
+    [
+        ("c", "e", B, False, "to_erp"),
+        ("c", "e", C, False, "to_erp"),
+        ("c", "e", E, False, "skip"),
+        (None, "e", B, True, "skip"),
+        (None, "e", B, False, "to_erp"),
+        ("c", "c", B, False, "none"),
+    ],
+)
 def test_resync_forces_the_crm_value_where_allowed(
     crm: object, erp: object, direction: str, keep: bool, action: str
 ) -> None:

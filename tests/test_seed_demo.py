@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.test import RequestFactory
 
 from connectors.models import SyncConnector
 from crm.models import Company, Contact, Project
@@ -20,6 +21,11 @@ def seed() -> str:
     out = StringIO()
     call_command("seed_demo", stdout=out)
     return out.getvalue()
+
+
+def log_in(username: str, password: str) -> Any:
+    """authenticate() as the log-in form calls it: login throttling (django-axes) needs the request."""
+    return authenticate(RequestFactory().post("/login/"), username=username, password=password)
 
 
 def snapshot() -> tuple[Any, ...]:
@@ -38,7 +44,7 @@ def test_it_creates_nordic_records_users_and_groups() -> None:
     assert Company.objects.filter(contacts__isnull=True).count() == 0  # every company has someone to call
     assert Company.objects.filter(name__endswith=" AB", vat_no__startswith="SE").exists()
 
-    admin = authenticate(username="admin", password="demo")
+    admin = log_in("admin", "demo")
     assert admin is not None and admin.is_superuser
     anna, erik, sara = (User.objects.get(username=name) for name in ("anna", "erik", "sara"))
     assert anna.has_perm("connections.use_erp_sync") and anna.has_perm("crm.add_company")
@@ -60,7 +66,7 @@ def test_running_it_again_changes_nothing_and_keeps_edits() -> None:
     assert "0 companies, 0 contacts, 0 projects created" in seed()
     assert Company.objects.count() == 200 and Contact.objects.count() == 500
     assert Company.objects.get(number2="10001").name == "Renamed by a user AB"
-    assert authenticate(username="anna", password="changed-by-anna") is not None
+    assert log_in("anna", "changed-by-anna") is not None
     company.name = first[0][0][1]
     company.save()
     assert snapshot() == first

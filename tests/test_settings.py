@@ -62,8 +62,11 @@ def test_choices_list_what_is_allowed() -> None:
 def test_database_urls_for_postgres_and_sqlite_are_parsed() -> None:
     pg = env(DATABASE_URL="postgres://erp:pw@db.internal:5433/erpsync").database("DATABASE_URL", "")
     assert (pg["ENGINE"], pg["HOST"], pg["PORT"], pg["NAME"]) == (
-        "django.db.backends.postgresql", "db.internal", 5433, "erpsync",
-    )  # fmt: skip
+        "django.db.backends.postgresql",
+        "db.internal",
+        5433,
+        "erpsync",
+    )
     lite = env().database("DATABASE_URL", "sqlite:////srv/erpsync/db.sqlite3")
     assert lite["NAME"] == "/srv/erpsync/db.sqlite3"
 

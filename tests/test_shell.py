@@ -101,9 +101,15 @@ def test_the_sync_tab_lists_connectors_without_their_secrets(client: Any, admin_
 
 @pytest.mark.parametrize(
     ("url", "warned"),
-    [("http://erp.example.com:8001", True), ("http://10.0.0.5:8001", True), ("https://erp.example.com", False),
-     ("http://127.0.0.1:8001", False), ("http://localhost:8001", False), ("http://[::1]:8001", False)],
-)  # fmt: skip
+    [
+        ("http://erp.example.com:8001", True),
+        ("http://10.0.0.5:8001", True),
+        ("https://erp.example.com", False),
+        ("http://127.0.0.1:8001", False),
+        ("http://localhost:8001", False),
+        ("http://[::1]:8001", False),
+    ],
+)
 def test_a_connector_reached_over_plain_http_from_another_machine_is_marked(
     client: Any, admin_user: Any, url: str, warned: bool
 ) -> None:

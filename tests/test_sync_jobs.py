@@ -12,7 +12,17 @@ from django.urls import reverse
 from connections import services
 from connections.models import ErpConnection, SyncRun
 
-from .conftest import REDIS_TEST_URL, RunningConnector, database_url, port_open, require_service, venv_bin, wait_for
+from .conftest import (
+    REDIS_TEST_URL,
+    Connector,
+    RunningConnector,
+    database_url,
+    port_open,
+    require_service,
+    use_broker,
+    venv_bin,
+    wait_for,
+)
 from .factories import UserFactory
 from .sync_helpers import active_connection, change_in_erp, company, new_customer
 
@@ -23,19 +33,27 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def worker(start_process: Any, settings: Any) -> Any:
     """A real Celery worker on Redis; this test process sends its tasks to the same Redis."""
     require_service(port_open("127.0.0.1", 6379), "Redis on 127.0.0.1:6379")
-    from erpsync_admin.celery import app
-
     settings.CELERY_BROKER_URL = REDIS_TEST_URL
-    previous = app.conf.broker_url
-    app.conf.update(broker_url=REDIS_TEST_URL, broker_transport_options={"visibility_timeout": 3600})
+    restore = use_broker(REDIS_TEST_URL)
     process = start_process(
-        [venv_bin("celery"), "-A", "erpsync_admin", "worker", "--pool=threads", "--concurrency=4", "--loglevel=INFO",
-         "--hostname=sync-test@%h", "--without-mingle", "--without-gossip", "--queues=celery"],
-        env={"DATABASE_URL": database_url(), "CELERY_BROKER_URL": REDIS_TEST_URL},
+        [
+            venv_bin("celery"),
+            "-A",
+            "erpsync_admin",
+            "worker",
+            "--pool=threads",
+            "--concurrency=4",
+            "--loglevel=INFO",
+            "--hostname=sync-test@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "--queues=celery",
+        ],
+        env={"DATABASE_URL": database_url(), "CELERY_BROKER_URL": REDIS_TEST_URL, "ERPSYNC_RUN_LEASE_SECONDS": "2"},
         name="worker",
-    )  # fmt: skip
+    )
     yield process
-    app.conf.update(broker_url=previous, broker_transport_options={})
+    restore()
 
 
 def finished(run_id: int) -> SyncRun | None:
@@ -67,11 +85,9 @@ def test_sync_now_runs_on_a_worker_and_reaches_the_erp(
     assert status["status"] == "succeeded" and status["status_text"] == "Succeeded"
 
 
-def test_twenty_sync_now_at_once_make_one_run(
-    demo_connector: RunningConnector, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    connection = active_connection(demo_connector)
-    actor = new_customer(demo_connector, connection)
+def test_twenty_sync_now_at_once_make_one_run(demo_erp: Connector, monkeypatch: pytest.MonkeyPatch) -> None:
+    connection = active_connection(demo_erp)
+    actor = new_customer(demo_erp, connection)
     link = services.link_record(connection, "Customer", actor.key or "", company(), None)
     sent: list[int] = []
     monkeypatch.setattr(services, "_send_run", sent.append)  # count the tasks that would be sent
@@ -98,10 +114,10 @@ def test_twenty_sync_now_at_once_make_one_run(
 
 
 def test_sync_now_is_refused_for_an_inactive_connection_and_rechecked_in_the_worker(
-    demo_connector: RunningConnector, client: Any
+    demo_erp: Connector, client: Any
 ) -> None:
-    connection = active_connection(demo_connector)
-    actor = new_customer(demo_connector, connection)
+    connection = active_connection(demo_erp)
+    actor = new_customer(demo_erp, connection)
     link = services.link_record(connection, "Customer", actor.key or "", company(), None)
     user = UserFactory.create(username="anna", perms=["connections.use_erp_sync"])
     client.force_login(user)
@@ -110,21 +126,21 @@ def test_sync_now_is_refused_for_an_inactive_connection_and_rechecked_in_the_wor
     assert refused.status_code == 409 and refused.json()["error"] == "Demo ERP – Sweden is not active."
     # Queued while active, deactivated before the worker got to it: the worker refuses it too.
     ErpConnection.objects.filter(pk=connection.pk).update(is_active=True)
-    from connections import tasks
+    from connections import jobs
 
     run = SyncRun.objects.create(connection=connection, link=link, kind="sync_now", total=1)
     ErpConnection.objects.filter(pk=connection.pk).update(is_active=False)
-    tasks.run_sync.apply(kwargs={"run_id": run.pk})
+    jobs.run_sync.apply(kwargs={"run_id": run.pk})
     run.refresh_from_db()
     assert run.status == "failed" and run.error == "Demo ERP – Sweden is not active."
-    tasks.run_sync.apply(kwargs={"run_id": run.pk})  # a duplicate delivery does nothing
+    jobs.run_sync.apply(kwargs={"run_id": run.pk})  # a duplicate delivery does nothing
     assert SyncRun.objects.get(pk=run.pk).attempts == 1
 
 
-def test_links_of_hidden_connections_cannot_be_synced_or_watched(demo_connector: RunningConnector, client: Any) -> None:
-    connection = active_connection(demo_connector)
+def test_links_of_hidden_connections_cannot_be_synced_or_watched(demo_erp: Connector, client: Any) -> None:
+    connection = active_connection(demo_erp)
     ErpConnection.objects.filter(pk=connection.pk).update(visibility="specified")
-    actor = new_customer(demo_connector, connection)
+    actor = new_customer(demo_erp, connection)
     link = services.link_record(connection, "Customer", actor.key or "", company(), None)
     run = SyncRun.objects.create(connection=connection, link=link, kind="sync_now", total=1)
     client.force_login(UserFactory.create(username="erik", perms=["connections.use_erp_sync"]))
@@ -134,8 +150,9 @@ def test_links_of_hidden_connections_cannot_be_synced_or_watched(demo_connector:
     assert client.post(reverse("erp:sync-now", args=[link.pk])).status_code == 302
 
 
-def test_a_worker_killed_mid_run_is_recovered_by_the_sweeper(worker: Any, start_process: Any, demo_connector: RunningConnector,
-                                                            settings: Any) -> None:  # fmt: skip
+def test_a_worker_killed_mid_run_is_recovered_by_the_sweeper(
+    worker: Any, start_process: Any, demo_connector: RunningConnector, settings: Any
+) -> None:
     """The first worker dies inside GetActors (a slow connector); the sweeper sends the run again and a second
     worker finishes it: the record is synced once, completely."""
     import os
@@ -178,13 +195,22 @@ def test_a_worker_killed_mid_run_is_recovered_by_the_sweeper(worker: Any, start_
         worker.popen.wait(10)
         assert SyncRun.objects.get(pk=run.pk).status == "running"
         second = start_process(
-            [venv_bin("celery"), "-A", "erpsync_admin", "worker", "--pool=threads", "--concurrency=2",
-             "--hostname=sync-test-2@%h", "--without-mingle", "--without-gossip"],
-            env={"DATABASE_URL": database_url(), "CELERY_BROKER_URL": REDIS_TEST_URL}, name="worker2",
-        )  # fmt: skip
-        settings.ERPSYNC_RUN_STUCK_AFTER = 1
-        time.sleep(1.5)
-        assert jobs.sweep_stuck_runs() == [run.pk]
+            [
+                venv_bin("celery"),
+                "-A",
+                "erpsync_admin",
+                "worker",
+                "--pool=threads",
+                "--concurrency=2",
+                "--hostname=sync-test-2@%h",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            env={"DATABASE_URL": database_url(), "CELERY_BROKER_URL": REDIS_TEST_URL},
+            name="worker2",
+        )
+        # The dead worker's lease (2 s here) runs out, and beat's sweeper takes the run back.
+        wait_for(lambda: jobs.sweep_stuck_runs() == [run.pk], 10, "the run's lease to run out", interval=0.5)
         try:
             done = wait_for(lambda: finished(run.pk), 60, "the second worker to finish the run")
         except AssertionError:

@@ -28,6 +28,21 @@ def test_the_swedish_catalogue_translates_every_message_with_matching_placeholde
     assert not problems, problems
 
 
+def test_sync_connector_stays_in_english_in_swedish_as_the_original_help_has_it() -> None:
+    """The original's Swedish help keeps "Sync Connector" in English, set against "ERP-koppling": a Swedish word
+    for it would read like "ERP-koppling" and blur the two."""
+    with CATALOGUE.open("rb") as handle:
+        catalogue = read_po(handle)
+
+    def text(value: object) -> str:
+        return " ".join(value) if isinstance(value, list | tuple) else str(value or "")
+
+    translated = [(text(m.id), text(m.string)) for m in catalogue if m.id]
+    assert [swedish for _english, swedish in translated if "synkkoppling" in swedish.lower()] == []
+    named = [swedish for english, swedish in translated if "Sync Connector" in english]
+    assert named and all("Sync Connector" in swedish for swedish in named)
+
+
 def test_every_marked_string_in_the_code_is_in_the_swedish_catalogue(tmp_path: Path) -> None:
     require_service(shutil.which("xgettext") is not None, "GNU gettext (xgettext)")
     copy = tmp_path / "project"

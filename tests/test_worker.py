@@ -26,11 +26,21 @@ def broker_url(request: Any, tmp_path: Path) -> str:
 
 def start_worker(start_process: Any, broker: str, queue: str, hostname: str) -> Any:
     return start_process(
-        [venv_bin("celery"), "-A", "erpsync_admin", "worker", "--pool=solo", "--loglevel=INFO",
-         f"--queues={queue}", f"--hostname={hostname}@%h", "--without-mingle", "--without-gossip"],
+        [
+            venv_bin("celery"),
+            "-A",
+            "erpsync_admin",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            f"--queues={queue}",
+            f"--hostname={hostname}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ],
         env={"DATABASE_URL": database_url(), "CELERY_BROKER_URL": broker},
         name="worker",
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.django_db(transaction=True)

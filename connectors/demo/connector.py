@@ -8,10 +8,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from connectors import protocol as p
-from connectors.sdk import Connector, ConnectorFailure, Context, EncodedData
+from connectors.sdk import Connector, ConnectorFailure, Context, EncodedData, Notifier
+from connectors.sdk.base import method_name
+from connectors.sdk.idempotency import reused_key
 
 from . import catalogue as cat
-from .store import Row, Store, fold, from_micros, to_micros
+from .latency import Latency
+from .store import Removed, Row, Store, decimal_order, fold, from_micros, to_micros
+from .watch import ChangeWatcher
 
 E = p.ErrorCode
 
@@ -20,21 +24,52 @@ def say(en: str, sv: str) -> dict[str, str]:
     return {"en": en, "sv": sv}
 
 
+def _sv(label: str) -> str:
+    """An actor field's label in Swedish, as its labels give it."""
+    return cat.in_both(label)["sv"]
+
+
+def _item(key: str, text: str) -> p.ListItem:
+    """A list item with its text in English and Swedish (protocol v1.1, capability labels)."""
+    return p.ListItem(key=key, text=text, labels=cat.in_both(text))
+
+
 class DemoConnector(Connector):
     name = "Demo ERP"
     version = "1.0"
+    # The SDK checks signatures, with two secrets and their key ids while one is rotated (--next-secret-file).
+    capabilities = frozenset(
+        {
+            p.Capability.KEY_IDS.value,
+            p.Capability.IDEMPOTENT_CREATE.value,
+            p.Capability.DECIMAL.value,
+            p.Capability.TOMBSTONES.value,
+            p.Capability.LABELS.value,  # Swedish and English labels of everything it names
+            p.Capability.SUGGESTED_DIRECTIONS.value,  # each actor field says which way it is best synced
+            p.Capability.CHANGE_NOTIFICATIONS.value,
+        }
+    )
+    watcher: ChangeWatcher | None = None
 
-    def __init__(self, store: Store, api_key: str) -> None:
+    def __init__(self, store: Store, api_key: str, *, latency: Latency | None = None) -> None:
+        """``latency``: every protocol operation waits that long before it runs, as a real ERP answers in its own
+        time; the schema and health pages, served by the SDK, answer at once."""
         self.store = store
         self.api_key = api_key
+        self.latency = latency
+        store.money_as_decimals(cat.DECIMAL_FIELDS)
+        if latency is not None:
+            for operation in p.OPERATIONS:
+                name = method_name(operation)
+                setattr(self, name, latency.delaying(getattr(self, name)))
 
     # Configuration and connections
 
     def get_config_data(self, request: p.GetConfigDataRequest, context: Context) -> p.FieldsData:
         if context.language != "sv":
-            return p.FieldsData(fields=cat.CONFIG_FIELDS)
+            return p.FieldsData(fields=cat.CONFIG_FIELDS_LABELLED)
         translated = []
-        for field in cat.CONFIG_FIELDS:
+        for field in cat.CONFIG_FIELDS_LABELLED:
             label, description = cat.CONFIG_FIELDS_SV.get(field.key, (field.label, field.description))
             translated.append(
                 field.model_copy(update={"label": label, "description": description or field.description})
@@ -48,50 +83,88 @@ class DemoConnector(Connector):
     def save_connection(self, request: p.SaveConnectionRequest, context: Context) -> p.Empty:
         self._check_config(request.config, context)
         self.store.save_connection(request.connection_id, dict(request.config))
+        self.store.save_notify_url(request.connection_id, request.notify_url)
+        if request.notify_url and self.watcher is not None:
+            self.watcher.start()
         return p.Empty()
+
+    def notifications_started(self, notifier: Notifier) -> None:
+        """Change notifications (v1.1): the notify URLs kept in the store are registered again, and the store is
+        watched once any connection has one, so that every change is told, however it was made."""
+        super().notifications_started(notifier)
+        self.watcher = ChangeWatcher(self.store, notifier)
+        urls = self.store.notify_urls()
+        for connection_id, url in urls.items():
+            notifier.register(connection_id, url)
+        if urls:
+            self.watcher.start()
 
     def test_connection(self, request: p.TestConnectionRequest, context: Context) -> p.Empty:
         self._check_config(self._config(request.connection_id), context)
         return p.Empty()
 
     def delete_connection(self, request: p.DeleteConnectionRequest, context: Context) -> p.Empty:
-        if not self.store.delete_connection(request.connection_id):
-            raise self._unknown(request.connection_id)
+        # Idempotent (v1.1): a connection already forgotten, or never known, is forgotten all the same.
+        self.store.delete_connection(request.connection_id)
         return p.Empty()
 
     def _check_config(self, config: dict[str, p.Value], context: Context) -> None:
         fields = {field.key: field for field in cat.CONFIG_FIELDS}
         unknown = sorted(set(config) - set(fields))
         if unknown:
-            raise ConnectorFailure(E.INVALID_CONFIG, say(f"Unknown settings: {', '.join(unknown)}.",
-                                                         f"Okända inställningar: {', '.join(unknown)}."))  # fmt: skip
+            raise ConnectorFailure(
+                E.INVALID_CONFIG,
+                say(f"Unknown settings: {', '.join(unknown)}.", f"Okända inställningar: {', '.join(unknown)}."),
+            )
         for field in cat.CONFIG_FIELDS:
             value = config.get(field.key, field.default)
             if field.access == p.FieldAccess.MANDATORY and value in (None, ""):
-                raise ConnectorFailure(E.INVALID_CONFIG, say(f"{field.label} is required.", f"{field.label} måste anges."),
-                                       f"{field.key} is missing")  # fmt: skip
+                raise ConnectorFailure(
+                    E.INVALID_CONFIG,
+                    say(f"{field.label} is required.", f"{field.label} måste anges."),
+                    f"{field.key} is missing",
+                )
             problem = p.check_value(field, value)
             if problem:
-                raise ConnectorFailure(E.INVALID_CONFIG, say(f"{field.label} has a wrong kind of value.",
-                                                             f"{field.label} har fel sorts värde."), problem)  # fmt: skip
+                raise ConnectorFailure(
+                    E.INVALID_CONFIG,
+                    say(f"{field.label} has a wrong kind of value.", f"{field.label} har fel sorts värde."),
+                    problem,
+                )
         if config.get("api_key") != self.api_key:
-            raise ConnectorFailure(E.INVALID_CONFIG, say("Demo ERP refused the API key.", "Demo ERP godtog inte API-nyckeln."),
-                                   "api_key does not match the key Demo ERP was started with")  # fmt: skip
+            raise ConnectorFailure(
+                E.INVALID_CONFIG,
+                say("Demo ERP refused the API key.", "Demo ERP godtog inte API-nyckeln."),
+                "api_key does not match the key Demo ERP was started with",
+            )
         if config.get("company_number", 1) != 1:
             number = config.get("company_number")
-            raise ConnectorFailure(E.INVALID_CONFIG, say(f"Company {number} does not exist in Demo ERP; it has company 1.",
-                                                         f"Företag {number} finns inte i Demo ERP; det har företag 1."))  # fmt: skip
+            raise ConnectorFailure(
+                E.INVALID_CONFIG,
+                say(
+                    f"Company {number} does not exist in Demo ERP; it has company 1.",
+                    f"Företag {number} finns inte i Demo ERP; det har företag 1.",
+                ),
+            )
         currency = config.get("default_currency", "SEK")
         if currency not in dict(cat.LISTS["currencies"]):
-            raise ConnectorFailure(E.INVALID_CONFIG, say(f"Demo ERP has no currency {currency}.",
-                                                         f"Demo ERP har ingen valuta {currency}."))  # fmt: skip
+            raise ConnectorFailure(
+                E.INVALID_CONFIG, say(f"Demo ERP has no currency {currency}.", f"Demo ERP har ingen valuta {currency}.")
+            )
         rate = config.get("vat_rate", 25.0)
         if isinstance(rate, int | float) and not 0 <= rate <= 100:
-            raise ConnectorFailure(E.INVALID_CONFIG, say("The VAT rate must be between 0 and 100 %.",
-                                                         "Momssatsen måste vara mellan 0 och 100 %."))  # fmt: skip
+            raise ConnectorFailure(
+                E.INVALID_CONFIG,
+                say("The VAT rate must be between 0 and 100 %.", "Momssatsen måste vara mellan 0 och 100 %."),
+            )
         if rate not in (0, 6, 12, 25, 24, 25.5, 14, 15):
-            context.notice(p.State.WARNING, say(f"{rate} % is not a standard Nordic VAT rate; check it.",
-                                                f"{rate} % är ingen nordisk standardmomssats; kontrollera den."))  # fmt: skip
+            context.notice(
+                p.State.WARNING,
+                say(
+                    f"{rate} % is not a standard Nordic VAT rate; check it.",
+                    f"{rate} % är ingen nordisk standardmomssats; kontrollera den.",
+                ),
+            )
 
     def _config(self, connection_id: str) -> dict[str, Any]:
         config = self.store.connection(connection_id)
@@ -101,21 +174,24 @@ class DemoConnector(Connector):
 
     @staticmethod
     def _unknown(connection_id: str) -> ConnectorFailure:
-        return ConnectorFailure(E.UNKNOWN_CONNECTION, say("Demo ERP does not know this connection.",
-                                                          "Demo ERP känner inte till kopplingen."),
-                                f"no connection {connection_id}")  # fmt: skip
+        return ConnectorFailure(
+            E.UNKNOWN_CONNECTION,
+            say("Demo ERP does not know this connection.", "Demo ERP känner inte till kopplingen."),
+            f"no connection {connection_id}",
+        )
 
     # Metadata
 
     def get_supported_actor_types(self, request: p.GetSupportedActorTypesRequest, context: Context) -> p.ActorTypesData:
         self._config(request.connection_id)
-        return p.ActorTypesData(actor_types=list(cat.FIELDS))
+        return p.ActorTypesData(actor_types=list(cat.FIELDS), labels={t: cat.ACTOR_TYPE_LABELS[t] for t in cat.FIELDS})
 
     def get_supported_actor_type_fields(
         self, request: p.GetSupportedActorTypeFieldsRequest, context: Context
     ) -> p.FieldsData:
         self._config(request.connection_id)
-        return p.FieldsData(fields=self._fields(request.actor_type))
+        self._fields(request.actor_type)
+        return p.FieldsData(fields=cat.FIELDS_LABELLED[request.actor_type])
 
     def get_searchable_fields(self, request: p.GetSearchableFieldsRequest, context: Context) -> p.FieldKeysData:
         self._config(request.connection_id)
@@ -134,13 +210,13 @@ class DemoConnector(Connector):
                 raise ConnectorFailure(E.UNKNOWN_LIST, f"No configuration list {request.list_name!r}.")
         else:
             self._config(request.connection_id)
-        return p.ListData(items=[p.ListItem(key=k, text=t) for k, t in self._list(request.list_name)])
+        return p.ListData(items=[_item(k, t) for k, t in self._list(request.list_name)])
 
     def get_list_items(self, request: p.GetListItemsRequest, context: Context) -> p.ListData:
         if request.connection_id is not None:
             self._config(request.connection_id)
         items = dict(self._list(request.list_name))
-        return p.ListData(items=[p.ListItem(key=k, text=items[k]) for k in request.keys if k in items])
+        return p.ListData(items=[_item(k, items[k]) for k in request.keys if k in items])
 
     @staticmethod
     def _list(name: str) -> list[tuple[str, str]]:
@@ -218,9 +294,17 @@ class DemoConnector(Connector):
         values = [_stored(field, v) for v in r.values]
         if field.type == p.FieldType.TEXT:
             values = [fold(v) for v in values]
+        if field.type == p.FieldType.DECIMAL:
+            values = [decimal_order(v) for v in values]
         raw = "json_extract(vals, ?)"
         path = f'$."{r.field_key}"'
-        x = f"fold({raw})" if field.type == p.FieldType.TEXT else raw
+        x = (
+            f"fold({raw})"
+            if field.type == p.FieldType.TEXT
+            else f"dec({raw})"
+            if field.type == p.FieldType.DECIMAL
+            else raw
+        )
         op, first = r.operator, values[0]
         if op in ("one_of", "not_one_of"):
             present = [v for v in values if v is not None]
@@ -234,17 +318,23 @@ class DemoConnector(Connector):
         if op in ("equals", "eq", "is_not", "ne") and first is None:
             return f"{raw} IS {'NOT ' if op in ('is_not', 'ne') else ''}NULL", [path]
         positive = {
-            "equals": (f"{x} = ?", [first]), "eq": (f"{x} = ?", [first]),
-            "is_not": (f"{x} = ?", [first]), "ne": (f"{x} = ?", [first]),
+            "equals": (f"{x} = ?", [first]),
+            "eq": (f"{x} = ?", [first]),
+            "is_not": (f"{x} = ?", [first]),
+            "ne": (f"{x} = ?", [first]),
             "between": (f"{x} BETWEEN ? AND ?", values),
             "begins": (f"substr({x}, 1, length(?)) = ?", [first, first]),
             "contains": (f"instr({x}, ?) > 0", [first]),
             "ends": (f"(length(?) = 0 OR substr({x}, -length(?)) = ?)", [first, first, first]),
-            "gt": (f"{x} > ?", [first]), "lt": (f"{x} < ?", [first]),
-            "gte": (f"{x} >= ?", [first]), "lte": (f"{x} <= ?", [first]),
-            "after": (f"{x} > ?", [first]), "before": (f"{x} < ?", [first]),
-            "after_or_equal": (f"{x} >= ?", [first]), "before_or_equal": (f"{x} <= ?", [first]),
-        }  # fmt: skip
+            "gt": (f"{x} > ?", [first]),
+            "lt": (f"{x} < ?", [first]),
+            "gte": (f"{x} >= ?", [first]),
+            "lte": (f"{x} <= ?", [first]),
+            "after": (f"{x} > ?", [first]),
+            "before": (f"{x} < ?", [first]),
+            "after_or_equal": (f"{x} >= ?", [first]),
+            "before_or_equal": (f"{x} <= ?", [first]),
+        }
         clause, operands = positive[op.removeprefix("not_")]
         ordered = _bind(clause, raw, path, operands)
         if op.startswith("not_") or op in ("is_not", "ne"):
@@ -286,7 +376,11 @@ class DemoConnector(Connector):
             where += " AND modified_us >= ?"
             params_any.append(max(lower_bounds))
         with self.store.read() as db:
-            rows = Store.select(db, where, params_any, "modified_us, key", request.page_size + 1)
+            found = Store.select(db, where, params_any, "modified_us, key", request.page_size + 1)
+            gone = Store.select_removed(db, where, params_any, request.page_size + 1)
+        # Actors and tombstones in one order, counted together in the page.
+        rows: list[Row | Removed] = sorted([*found, *gone], key=lambda r: (r.modified_us, r.key))
+        rows = rows[: request.page_size + 1]
         page = rows[: request.page_size]
         if page:
             last = page[-1]
@@ -296,9 +390,12 @@ class DemoConnector(Connector):
         else:
             start = max(lower_bounds, default=0) - 1
             cursor = p.encode_cursor({"t": request.actor_type.value, "m": start, "k": ""})
-        actors = _actors_json(page, keep)
+        actors = _actors_json([r for r in page if isinstance(r, Row)], keep)
+        tombstones = [r.tombstone_json() for r in page if isinstance(r, Removed)]
+        extra = f',"tombstones":[{",".join(tombstones)}]' if tombstones else ""
         return EncodedData(
-            f'{{"actors":{actors},"next_cursor":{json.dumps(cursor)},"has_more":{json.dumps(len(rows) > len(page))}}}'
+            f'{{"actors":{actors},"next_cursor":{json.dumps(cursor)},'
+            f'"has_more":{json.dumps(len(rows) > len(page))}{extra}}}'
         )
 
     # Writing
@@ -311,6 +408,10 @@ class DemoConnector(Connector):
             raise ConnectorFailure(E.INVALID_REQUEST, "A new actor has no key yet; Demo ERP gives it one.")
         self._fields(actor.actor_type)
         with self.store.write() as db:
+            if request.idempotency_key is not None:
+                remembered = self._created_before(db, request)
+                if remembered is not None:
+                    return p.ActorData(actor=_actor(remembered, None))
             values = self._validated(db, actor, None, config)
             number = Store.next_numbers(db, f"key:{actor.actor_type.value}", 1, 100001)
             key = f"{cat.KEY_PREFIX[actor.actor_type]}{number}"
@@ -319,7 +420,31 @@ class DemoConnector(Connector):
                 actor.actor_type.value, key, _enum(actor.parent_actor_type), actor.parent_key, Store.tick(db), values
             )
             Store.insert(db, [_insert_tuple(row)])
+            if request.idempotency_key is not None:
+                Store.remember_created(db, request.connection_id, request.idempotency_key, row.actor_type, key)
         return p.ActorData(actor=_actor(row, None))
+
+    @staticmethod
+    def _created_before(db: sqlite3.Connection, request: p.CreateActorRequest) -> Row | None:
+        """The actor already created for the request's idempotency key, as it is now; None for a new key."""
+        assert request.idempotency_key is not None
+        remembered = Store.created_for(db, request.connection_id, request.idempotency_key)
+        if remembered is None:
+            return None
+        actor_type, key = remembered
+        if actor_type != request.actor.actor_type.value:
+            raise reused_key(p.ActorType(actor_type))
+        row = Store.fetch(db, actor_type, [key]).get(key)
+        if row is None:
+            raise ConnectorFailure(
+                E.ACTOR_NOT_FOUND,
+                say(
+                    f"{actor_type} {key}, created for this request before, no longer exists in Demo ERP.",
+                    f"{actor_type} {key}, som skapades för den här begäran tidigare, finns inte längre i Demo ERP.",
+                ),
+                "the actor created for this idempotency key was deleted since",
+            )
+        return row
 
     def save_actors(self, request: p.SaveActorsRequest, context: Context) -> p.SaveActorsData:
         config = self._config(request.connection_id)
@@ -329,8 +454,9 @@ class DemoConnector(Connector):
             try:
                 results.append(self._save_one(actor, config))
             except ConnectorFailure as failure:
-                detail = p.ErrorDetail(error_code=failure.code, user_explanation=failure.user,
-                                       technical_explanation=failure.technical)  # fmt: skip
+                detail = p.ErrorDetail(
+                    error_code=failure.code, user_explanation=failure.user, technical_explanation=failure.technical
+                )
                 results.append(p.SaveResult(key=actor.key or "", ok=False, error=detail))
         return p.SaveActorsData(results=results)
 
@@ -345,15 +471,19 @@ class DemoConnector(Connector):
             if actor.last_modified is not None and _micros(actor.last_modified) != current.modified_us:
                 raise ConnectorFailure(
                     E.CONFLICT,
-                    say(f"{actor.actor_type.value} {actor.key} was changed in Demo ERP meanwhile.",
-                        f"{actor.actor_type.value} {actor.key} har ändrats i Demo ERP under tiden."),
+                    say(
+                        f"{actor.actor_type.value} {actor.key} was changed in Demo ERP meanwhile.",
+                        f"{actor.actor_type.value} {actor.key} har ändrats i Demo ERP under tiden.",
+                    ),
                     "last_modified does not match; read the actor again",
-                )  # fmt: skip
+                )
             values = self._validated(db, actor, current, config)
             parent_type = _enum(actor.parent_actor_type) if actor.parent_key else current.parent_type
             parent_key = actor.parent_key or current.parent_key
             row = Row.of(current.actor_type, current.key, parent_type, parent_key, current.modified_us, values)
-            if values != current.values or (parent_type, parent_key) != (current.parent_type, current.parent_key):
+            before = current.values
+            changed = any(not p.same_value(values.get(k), before.get(k)) for k in values.keys() | before.keys())
+            if changed or (parent_type, parent_key) != (current.parent_type, current.parent_key):
                 modified = Store.tick(db)
                 Store.update(db, row, modified, _search_text(row))
                 row = Row(row.actor_type, row.key, row.parent_type, row.parent_key, modified, row.vals_json)
@@ -362,8 +492,13 @@ class DemoConnector(Connector):
     @staticmethod
     def _writable(config: dict[str, Any]) -> None:
         if config.get("read_only"):
-            raise ConnectorFailure(E.READ_ONLY, say("This connection is read-only: Demo ERP accepts no changes through it.",
-                                                    "Kopplingen är skrivskyddad: Demo ERP tar inte emot ändringar via den."))  # fmt: skip
+            raise ConnectorFailure(
+                E.READ_ONLY,
+                say(
+                    "This connection is read-only: Demo ERP accepts no changes through it.",
+                    "Kopplingen är skrivskyddad: Demo ERP tar inte emot ändringar via den.",
+                ),
+            )
 
     def _validated(
         self, db: sqlite3.Connection, actor: p.Actor, current: Row | None, config: dict[str, Any]
@@ -376,35 +511,53 @@ class DemoConnector(Connector):
                 raise ConnectorFailure(E.UNKNOWN_FIELD, f"Demo ERP has no {actor.actor_type.value} field {key}.")
             problem = p.check_value(field, value)
             if problem:
-                raise ConnectorFailure(E.VALIDATION_FAILED, say(f"{field.label}: not a valid value.",
-                                                                f"{field.label}: ogiltigt värde."), problem)  # fmt: skip
+                raise ConnectorFailure(
+                    E.VALIDATION_FAILED,
+                    say(f"{field.label}: not a valid value.", f"{_sv(field.label)}: ogiltigt värde."),
+                    problem,
+                )
             stored = _stored(field, value)
             if field.access == p.FieldAccess.READ_ONLY:
                 if stored != values.get(key):
-                    raise ConnectorFailure(E.READ_ONLY, say(f"{field.label} is set by Demo ERP and cannot be changed.",
-                                                            f"{field.label} sätts av Demo ERP och kan inte ändras."),
-                                           f"{key} is read-only")  # fmt: skip
+                    raise ConnectorFailure(
+                        E.READ_ONLY,
+                        say(
+                            f"{field.label} is set by Demo ERP and cannot be changed.",
+                            f"{_sv(field.label)} sätts av Demo ERP och kan inte ändras.",
+                        ),
+                        f"{key} is read-only",
+                    )
                 continue
             if (
                 field.type == p.FieldType.LIST
                 and stored is not None
                 and stored not in dict(cat.LISTS[field.list_name or ""])
             ):
-                raise ConnectorFailure(E.VALIDATION_FAILED, say(f"{field.label}: Demo ERP has no item {stored!r}.",
-                                                                f"{field.label}: Demo ERP har inget värde {stored!r}."))  # fmt: skip
+                raise ConnectorFailure(
+                    E.VALIDATION_FAILED,
+                    say(
+                        f"{field.label}: Demo ERP has no item {stored!r}.",
+                        f"{_sv(field.label)}: Demo ERP har inget värde {stored!r}.",
+                    ),
+                )
             values[key] = stored
         if current is None:
             self._defaults(actor.actor_type, values, config)
         for field in fields.values():
             if field.access == p.FieldAccess.MANDATORY and values.get(field.key) in (None, ""):
-                raise ConnectorFailure(E.VALIDATION_FAILED, say(f"{field.label} is required.", f"{field.label} måste anges."),
-                                       f"{field.key} is mandatory")  # fmt: skip
+                raise ConnectorFailure(
+                    E.VALIDATION_FAILED,
+                    say(f"{field.label} is required.", f"{_sv(field.label)} måste anges."),
+                    f"{field.key} is mandatory",
+                )
         parent_key = actor.parent_key
         if parent_key is not None:
             allowed = cat.PARENTS.get(actor.actor_type, ())
             if actor.parent_actor_type not in allowed:
-                raise ConnectorFailure(E.VALIDATION_FAILED, f"A {actor.actor_type.value} cannot belong to a "
-                                       f"{_enum(actor.parent_actor_type)}.")  # fmt: skip
+                raise ConnectorFailure(
+                    E.VALIDATION_FAILED,
+                    f"A {actor.actor_type.value} cannot belong to a {_enum(actor.parent_actor_type)}.",
+                )
             assert actor.parent_actor_type is not None
             if not Store.fetch(db, actor.parent_actor_type.value, [parent_key]):
                 raise ConnectorFailure(
@@ -417,7 +570,7 @@ class DemoConnector(Connector):
         if actor_type in (p.ActorType.CUSTOMER, p.ActorType.SUPPLIER):
             values.setdefault("CURRENCY", config.get("default_currency") or "SEK")
             values.setdefault("BLOCKED", False)
-            values["BALANCE"] = 0.0
+            values["BALANCE"] = "0.00"
         if actor_type == p.ActorType.CUSTOMER:
             values["INVOICE_COUNT"] = 0
             values["CUSTOMER_SINCE"] = date.today().isoformat()
@@ -461,14 +614,16 @@ _micros = to_micros
 
 def _stored(field: p.FieldInfo, value: p.Value) -> p.Value:
     """Values as Demo ERP stores them: datetimes in UTC with microseconds, doubles as floats."""
-    if value is None:
-        return None
+    if value is None or value == "":
+        return None  # "" and null are both empty: kept as null, so that saving "" over null changes nothing
     if field.type == p.FieldType.DATETIME:
         moment = datetime.fromisoformat(str(value))
         moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
         return moment.isoformat(timespec="microseconds")
     if field.type == p.FieldType.DOUBLE:
         return float(value)
+    if field.type == p.FieldType.DECIMAL:
+        return p.decimal_value(p.parse_decimal(value), field.decimal_places)
     return value
 
 
@@ -478,8 +633,7 @@ def _search_text(row: Row) -> str:
 
 
 def _insert_tuple(row: Row) -> tuple[Any, ...]:
-    return (row.actor_type, row.key, row.parent_type, row.parent_key, row.modified_us, _search_text(row),
-            row.vals_json)  # fmt: skip
+    return (row.actor_type, row.key, row.parent_type, row.parent_key, row.modified_us, _search_text(row), row.vals_json)
 
 
 def _actors_json(rows: list[Row], keep: set[str] | None) -> str:

@@ -15,6 +15,18 @@ schema endpoint; a connector only deals in protocol models. No Django is involve
 
 from .app import ConnectorApp, Context, EncodedData
 from .base import Connector, ConnectorFailure
+from .idempotency import CreatedKeys
+from .notify import Notifier
 from .runner import run, serve
 
-__all__ = ["Connector", "ConnectorApp", "ConnectorFailure", "Context", "EncodedData", "run", "serve"]
+__all__ = [
+    "Connector",
+    "ConnectorApp",
+    "ConnectorFailure",
+    "Context",
+    "CreatedKeys",
+    "EncodedData",
+    "Notifier",
+    "run",
+    "serve",
+]

@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from .. import protocol as p
+from .notify import Notifier
 
-if TYPE_CHECKING:
-    from .app import Context, EncodedData
+
+@dataclass
+class Context:
+    """What an operation knows about the call besides its request."""
+
+    language: str = "en"
+    notices: list[tuple[p.State, dict[str, str], str]] = field(default_factory=list)
+
+    def notice(self, state: p.State, user: str | dict[str, str], technical: str = "") -> None:
+        """Answer ok_with_info or warning instead of plain ok, with an explanation for people."""
+        if state not in (p.State.OK_WITH_INFO, p.State.WARNING):
+            raise ValueError("a notice is ok_with_info or warning; raise ConnectorFailure for errors")
+        self.notices.append((state, {"en": user} if isinstance(user, str) else dict(user), technical))
+
+
+@dataclass(frozen=True)
+class EncodedData:
+    """An operation's data already encoded as JSON by the connector, e.g. straight from its own store.
+
+    The SDK validates it against the operation's data model before sending it, as it does any answer.
+    """
+
+    json: str
 
 
 class ConnectorFailure(Exception):
@@ -47,6 +70,27 @@ class Connector:
 
     name = "Unnamed connector"
     version = "0"
+    # Protocol v1.1 capabilities this connector offers (protocol.Capability values), stated in its health answer.
+    capabilities: frozenset[str] = frozenset()
+    # Sends change notifications (v1.1, change_notifications); set by ConnectorApp for a connector naming it.
+    notifier: Notifier | None = None
+
+    def notifications_started(self, notifier: Notifier) -> None:
+        """Called once by ConnectorApp for a connector that names ``change_notifications``, with the notifier that
+        sends them. The SDK registers the notify URL of each SaveConnection with it; a connector that keeps its
+        connections in a store of its own registers their URLs again here (``notifier.register``)."""
+        self.notifier = notifier
+
+    def notify_changed(
+        self,
+        connection_id: str | None = None,
+        actor_type: p.ActorType | None = None,
+        keys: Iterable[str] | None = None,
+    ) -> None:
+        """Tell the CRM that actors changed (without waiting): through ``connection_id`` (None: a change in the ERP
+        itself, told to every connection), of ``actor_type`` with ``keys`` where known."""
+        if self.notifier is not None:
+            self.notifier.changed(actor_type, keys, None if connection_id is None else [connection_id])
 
     def get_config_data(self, request: p.GetConfigDataRequest, context: Context) -> p.FieldsData | EncodedData:
         raise _unsupported("GetConfigData")

@@ -56,8 +56,16 @@ def encode(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
-        return {"__class__": "datetime", "year": value.year, "month": value.month, "day": value.day,
-                "hour": value.hour, "minute": value.minute, "second": value.second, "microsecond": value.microsecond}  # fmt: skip
+        return {
+            "__class__": "datetime",
+            "year": value.year,
+            "month": value.month,
+            "day": value.day,
+            "hour": value.hour,
+            "minute": value.minute,
+            "second": value.second,
+            "microsecond": value.microsecond,
+        }
     if isinstance(value, date):
         return {"__class__": "date", "year": value.year, "month": value.month, "day": value.day}
     if isinstance(value, Decimal):
@@ -75,8 +83,16 @@ def decode(value: dict[str, Any]) -> Any:
     """json object_hook: Tryton's tagged values to Python (datetimes are UTC, made aware)."""
     kind = value.get("__class__")
     if kind == "datetime":
-        return datetime(value["year"], value["month"], value["day"], value.get("hour", 0), value.get("minute", 0),
-                        value.get("second", 0), value.get("microsecond", 0), tzinfo=UTC)  # fmt: skip
+        return datetime(
+            value["year"],
+            value["month"],
+            value["day"],
+            value.get("hour", 0),
+            value.get("minute", 0),
+            value.get("second", 0),
+            value.get("microsecond", 0),
+            tzinfo=UTC,
+        )
     if kind == "date":
         return date(value["year"], value["month"], value["day"])
     if kind == "Decimal":
@@ -91,8 +107,9 @@ def decode(value: dict[str, Any]) -> Any:
 class Session:
     """A logged-in session with one Tryton database; safe to share between threads."""
 
-    def __init__(self, url: str, database: str, user: str, password: str, language: str = "en",
-                 timeout: float = 30.0) -> None:  # fmt: skip
+    def __init__(
+        self, url: str, database: str, user: str, password: str, language: str = "en", timeout: float = 30.0
+    ) -> None:
         self.url = url.rstrip("/")
         self.database = database
         self.user = user
@@ -117,8 +134,9 @@ class Session:
             raise Unreachable(f"cannot reach Tryton at {self.url}: {error}") from error
 
     def login(self) -> None:
-        answer = self._post(f"/{self.database}/rpc/", "common.db.login",
-                            [self.user, {"password": self.password}, self.language])  # fmt: skip
+        answer = self._post(
+            f"/{self.database}/rpc/", "common.db.login", [self.user, {"password": self.password}, self.language]
+        )
         if answer.status_code == 401 or answer.status_code == 403:
             raise LoginRefused(f"Tryton refused the login of {self.user!r} (HTTP {answer.status_code})")
         if answer.status_code == 404:
@@ -163,8 +181,17 @@ class Session:
             kind = problem[0] if isinstance(problem, list) and problem else str(problem)
             detail = problem[1] if isinstance(problem, list) and len(problem) > 1 else ""
             message = detail[0] if isinstance(detail, list) and detail else str(detail)
-            if kind in ("UserError", "UserWarning", "AccessError", "RequiredValidationError", "DomainValidationError",
-                        "SizeValidationError", "SelectionValidationError", "ForeignKeyError", "SQLConstraintError"):  # fmt: skip
+            if kind in (
+                "UserError",
+                "UserWarning",
+                "AccessError",
+                "RequiredValidationError",
+                "DomainValidationError",
+                "SizeValidationError",
+                "SelectionValidationError",
+                "ForeignKeyError",
+                "SQLConstraintError",
+            ):
                 description = detail[1] if isinstance(detail, list) and len(detail) > 1 and detail[1] else ""
                 raise UserError(f"{message} {description}".strip())
             if kind == "ConcurrencyException":

@@ -9,11 +9,13 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import httpx
 import pytest
 
 from connectors import protocol as p
 from connectors.client import (
     ConnectorClient,
+    ConnectorNotAllowed,
     ConnectorRejected,
     ConnectorTimeout,
     ConnectorUnreachable,
@@ -21,10 +23,11 @@ from connectors.client import (
     ProtocolError,
     Timeouts,
     UnknownConnection,
+    serve_in_process,
 )
 
 from ..conftest import free_port
-from .servers import answer, serving, trickle
+from .servers import answer, hold, serving, trickle
 
 FAST = Timeouts(connect=2, read=1, total=3)
 
@@ -47,7 +50,7 @@ def test_a_closed_port_is_unreachable_and_worth_retrying() -> None:
 
 def test_a_hanging_connector_times_out_within_the_read_timeout() -> None:
     def hang(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        time.sleep(5)
+        hold(environ, 5)
         start_response("200 OK", [])
         return [b""]
 
@@ -62,16 +65,18 @@ def test_a_hanging_connector_times_out_within_the_read_timeout() -> None:
 def test_a_slow_trickle_is_cut_off_at_the_total_deadline() -> None:
     with serving(answer("200 OK", trickle(chunks=40, pause=0.2))) as url:
         started = time.monotonic()
-        with pytest.raises(ConnectorTimeout, match="no complete answer within 3 s"):
-            call(url)
-        assert time.monotonic() - started < 4.5
+        # Every read comes within the 1 s read timeout; the whole answer never within the total.
+        with pytest.raises(ConnectorTimeout, match=r"no complete answer within 1\.5 s"):
+            call(url, Timeouts(connect=2, read=1, total=1.5))
+        assert time.monotonic() - started < 3
 
 
-def test_a_500_with_an_html_page_is_a_protocol_error_quoting_the_body() -> None:
+def test_a_500_with_an_html_page_is_a_protocol_error_described_by_status_and_content_type_only() -> None:
     page = b"<html><body><h1>Internal Server Error</h1></body></html>"
     with serving(answer("500 Internal Server Error", page, "text/html")) as url, pytest.raises(ProtocolError) as error:
         call(url)
-    assert "HTTP 500 with a body that is not JSON: '<html><body><h1>Internal Server Error" in str(error.value)
+    assert "HTTP 500 (text/html) with a body that is not JSON" in str(error.value)
+    assert "Internal Server Error" not in str(error.value)  # what answered says nothing of itself
     assert error.value.permanent is True
 
 
@@ -80,7 +85,8 @@ def test_a_proxys_error_page_for_a_connector_behind_it_is_worth_retrying(status:
     page = b"<html><body><center><h1>" + status.encode() + b"</h1></center></body></html>"
     with serving(answer(status, page, "text/html")) as url, pytest.raises(GatewayError) as error:
         call(url)
-    assert f"HTTP {status[:3]} with a body that is not JSON: '<html>" in str(error.value)
+    assert f"HTTP {status[:3]} (text/html) with a body that is not JSON" in str(error.value)
+    assert "<html>" not in str(error.value)
     assert error.value.permanent is False
 
 
@@ -96,8 +102,12 @@ def test_a_missing_envelope_field_is_named() -> None:
 
 
 def test_a_wrongly_typed_field_in_the_data_is_named_with_its_path() -> None:
-    data = {"fields": [{"key": "api_key", "label": "API key", "type": "password"},
-                       {"key": "port", "label": "Port", "type": "integer", "max_length": "ten"}]}  # fmt: skip
+    data = {
+        "fields": [
+            {"key": "api_key", "label": "API key", "type": "password"},
+            {"key": "port", "label": "Port", "type": "integer", "max_length": "ten"},
+        ]
+    }
     with serving(answer("200 OK", envelope(data=data))) as url, pytest.raises(ProtocolError) as error:
         call(url)
     assert "data.fields.1.max_length: Input should be a valid integer" in str(error.value)
@@ -133,12 +143,13 @@ def test_an_undeclared_huge_answer_is_cut_off_while_streaming() -> None:
 
 def test_a_redirect_is_not_followed() -> None:
     with (
-        serving(answer("302 Found", b"", headers=[("Location", "http://127.0.0.1:1/elsewhere")])) as url,
+        serving(answer("302 Found", b"", "text/html", [("Location", "http://127.0.0.1:1/elsewhere")])) as url,
         pytest.raises(
-            ProtocolError, match=re.escape("redirected to http://127.0.0.1:1/elsewhere; connectors must not redirect")
-        ),
+            ProtocolError, match=re.escape("HTTP 302 (text/html), a redirect; connectors must not redirect")
+        ) as error,
     ):
         call(url)
+    assert "elsewhere" not in str(error.value)  # where it points is not repeated
 
 
 def test_an_ok_envelope_with_an_error_status_is_a_protocol_error() -> None:
@@ -156,11 +167,15 @@ def test_a_contradictory_envelope_is_a_protocol_error() -> None:
 
 
 def test_an_error_envelope_carries_the_explanations_for_people() -> None:
-    body = json.dumps({
-        "ok": False, "state": "error", "error_code": "invalid_config",
-        "user_explanation": {"en": "The API key is wrong.", "sv": "API-nyckeln är fel."},
-        "technical_explanation": "401 from upstream",
-    }).encode()  # fmt: skip
+    body = json.dumps(
+        {
+            "ok": False,
+            "state": "error",
+            "error_code": "invalid_config",
+            "user_explanation": {"en": "The API key is wrong.", "sv": "API-nyckeln är fel."},
+            "technical_explanation": "401 from upstream",
+        }
+    ).encode()
     with serving(answer("200 OK", body)) as url, pytest.raises(ConnectorRejected) as error:
         call(url)
     assert error.value.error_code == p.ErrorCode.INVALID_CONFIG and error.value.permanent
@@ -170,8 +185,16 @@ def test_an_error_envelope_carries_the_explanations_for_people() -> None:
     assert "401 from upstream" in str(error.value)
 
 
-@pytest.mark.parametrize(("code", "permanent"), [("unavailable", False), ("rate_limited", False), ("conflict", False),
-                                                 ("validation_failed", True), ("internal_error", True)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("code", "permanent"),
+    [
+        ("unavailable", False),
+        ("rate_limited", False),
+        ("conflict", False),
+        ("validation_failed", True),
+        ("internal_error", True),
+    ],
+)
 def test_transient_error_codes_are_marked_for_retry(code: str, permanent: bool) -> None:
     body = json.dumps({"ok": False, "state": "error", "error_code": code, "retry_after": 2}).encode()
     with serving(answer("200 OK", body)) as url, pytest.raises(ConnectorRejected) as error:
@@ -199,8 +222,10 @@ def test_an_unknown_connection_is_saved_again_and_the_call_retried_once() -> Non
         conn = client.connection(connection_id, lambda: {"api_key": "k"})
         assert conn.supported_actor_types() == [p.ActorType.CUSTOMER]
         assert [path for path, _ in calls] == [
-            "/v1/get-supported-actor-types", "/v1/save-connection", "/v1/get-supported-actor-types",
-        ]  # fmt: skip
+            "/v1/get-supported-actor-types",
+            "/v1/save-connection",
+            "/v1/get-supported-actor-types",
+        ]
         assert calls[1][1] == {"connection_id": connection_id, "config": {"api_key": "k"}}
         known.clear()
         calls.clear()
@@ -254,3 +279,29 @@ def test_keep_alive_reuses_one_connection_for_many_calls() -> None:
         for _ in range(10):
             client.get_config_data()
     assert len(peers) == 1
+
+
+def test_a_connector_served_in_process_still_meets_the_allow_list_and_the_size_limit() -> None:
+    """serve_in_process replaces only the network: the refusal is asked first, and answers are still checked."""
+    calls: list[str] = []
+
+    def connector(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        calls.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"ok": true, "state": "ok", "data": {"fields": [], "x": "' + b"a" * 4096 + b'"}}']
+
+    url = f"http://127.0.0.1:{free_port()}"
+    serve_in_process(url, httpx.WSGITransport(app=connector))
+    try:
+        refused = ConnectorClient(url, "shared-secret-123456", refusal=lambda _url: "not an allowed host")
+        with refused, pytest.raises(ConnectorNotAllowed, match="not an allowed host"):
+            refused.get_config_data()
+        assert calls == []
+        with pytest.raises(ProtocolError, match="more than 1024 bytes"):
+            call(url, max_response_bytes=1024)
+        assert calls == ["/v1/get-config-data"]
+    finally:
+        serve_in_process(url, None)
+    # Once removed, the address is called over the network again, where nothing listens.
+    with pytest.raises(ConnectorUnreachable):
+        call(url)

@@ -12,7 +12,7 @@ from connectors.conformance import run_conformance
 from connectors.demo.seed import dump, seed
 from connectors.demo.store import Store
 
-from ..conftest import DEMO_CONFIG, ROOT, RunningConnector
+from ..conftest import DEMO_CONFIG, ROOT, InProcessConnector, RunningConnector
 
 
 def test_the_demo_connector_passes_the_whole_contract(demo_connector: RunningConnector) -> None:
@@ -26,17 +26,40 @@ def test_the_demo_connector_passes_the_whole_contract(demo_connector: RunningCon
 
 def test_the_command_line_prints_a_report_and_exits_with_its_verdict(demo_connector: RunningConnector) -> None:
     good = subprocess.run(
-        [sys.executable, "-m", "connectors.conformance", demo_connector.url, "--secret", demo_connector.secret,
-         "--config", '{"client_name": "CLI", "api_key": "demo-api-key", "company_number": 1}', "--read-only"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "connectors.conformance",
+            demo_connector.url,
+            "--secret",
+            demo_connector.secret,
+            "--config",
+            '{"client_name": "CLI", "api_key": "demo-api-key", "company_number": 1}',
+            "--read-only",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert good.returncode == 0, good.stdout[-2000:]
     assert good.stdout.strip().splitlines()[-1].endswith("passed, 0 failed")
     bad = subprocess.run(
-        [sys.executable, "-m", "connectors.conformance", demo_connector.url, "--secret", "the-wrong-secret-0000",
-         "--config", "{}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "connectors.conformance",
+            demo_connector.url,
+            "--secret",
+            "the-wrong-secret-0000",
+            "--config",
+            "{}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 1
     assert (
         "FAIL  GetConfigData describes the configuration fields: ConnectorRejected: GetConfigData: unauthorized"
@@ -44,8 +67,8 @@ def test_the_command_line_prints_a_report_and_exits_with_its_verdict(demo_connec
     )
 
 
-def test_demo_configuration_errors_explain_themselves_in_both_languages(demo_connector: RunningConnector) -> None:
-    with ConnectorClient(demo_connector.url, demo_connector.secret, language="sv") as client:
+def test_demo_configuration_errors_explain_themselves_in_both_languages(demo_erp: InProcessConnector) -> None:
+    with ConnectorClient(demo_erp.url, demo_erp.secret, language="sv") as client:
         try:
             client.test_config_data({**DEMO_CONFIG, "company_number": 7})
         except Exception as e:
@@ -64,7 +87,7 @@ def test_the_seed_is_deterministic_and_only_fills_an_empty_store(tmp_path: Path)
     assert seed(first, 800) == 0 and first.count() == 500
 
 
-def test_demo_erp_describes_its_configuration_in_the_callers_language(demo_connector: RunningConnector) -> None:
-    with ConnectorClient(demo_connector.url, demo_connector.secret, language="sv") as client:
+def test_demo_erp_describes_its_configuration_in_the_callers_language(demo_erp: InProcessConnector) -> None:
+    with ConnectorClient(demo_erp.url, demo_erp.secret, language="sv") as client:
         labels = {field.key: field.label for field in client.get_config_data().data.fields}
     assert labels["api_key"] == "API-nyckel" and labels["company_number"] == "Företagsnummer"

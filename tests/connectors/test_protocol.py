@@ -6,8 +6,14 @@ import pytest
 
 from connectors import protocol as p
 
-T, N, D, DT, L, C = (p.FieldType.TEXT, p.FieldType.INTEGER, p.FieldType.DATE, p.FieldType.DATETIME, p.FieldType.LIST,
-                     p.FieldType.CHECKBOX)  # fmt: skip
+T, N, D, DT, L, C = (
+    p.FieldType.TEXT,
+    p.FieldType.INTEGER,
+    p.FieldType.DATE,
+    p.FieldType.DATETIME,
+    p.FieldType.LIST,
+    p.FieldType.CHECKBOX,
+)
 
 
 @pytest.mark.parametrize(
@@ -36,25 +42,42 @@ T, N, D, DT, L, C = (p.FieldType.TEXT, p.FieldType.INTEGER, p.FieldType.DATE, p.
         (L, "one_of", ["SE", None], None, True),
         (C, "eq", [True], False, False),
     ],
-)  # fmt: skip
-def test_each_operator_means_what_the_contract_says(kind: p.FieldType, operator: str, values: list[p.Value],
-                                                    actual: p.Value, expected: bool) -> None:  # fmt: skip
+)
+def test_each_operator_means_what_the_contract_says(
+    kind: p.FieldType, operator: str, values: list[p.Value], actual: p.Value, expected: bool
+) -> None:
     assert p.restriction_matches(kind, operator, values, actual) is expected
 
 
 def test_every_field_type_has_its_operators() -> None:
-    assert p.OPERATORS[T] == ("equals", "is_not", "begins", "contains", "ends", "not_begins", "not_contains",
-                              "not_ends", "between")  # fmt: skip
+    assert p.OPERATORS[T] == (
+        "equals",
+        "is_not",
+        "begins",
+        "contains",
+        "ends",
+        "not_begins",
+        "not_contains",
+        "not_ends",
+        "between",
+    )
     assert p.OPERATORS[p.FieldType.DOUBLE] == ("eq", "ne", "gt", "lt", "gte", "lte", "between")
     assert p.OPERATORS[p.FieldType.PASSWORD] == () and p.OPERATORS[p.FieldType.LABEL] == ()
 
 
 @pytest.mark.parametrize(
     ("kind", "value", "problem"),
-    [(N, True, "is not a integer value"), (N, 1.5, "is not a integer"), (p.FieldType.DOUBLE, 2, None),
-     (D, "2025-02-30", "is not a date"), (D, "2025-02-28T10:00:00", "is not a date"),
-     (DT, "2025-02-28", "is not a datetime"), (C, "true", "is not a checkbox"), (T, 5, "is not a text")],
-)  # fmt: skip
+    [
+        (N, True, "is not a integer value"),
+        (N, 1.5, "is not a integer"),
+        (p.FieldType.DOUBLE, 2, None),
+        (D, "2025-02-30", "is not a date"),
+        (D, "2025-02-28T10:00:00", "is not a date"),
+        (DT, "2025-02-28", "is not a datetime"),
+        (C, "true", "is not a checkbox"),
+        (T, 5, "is not a text"),
+    ],
+)
 def test_values_are_typed_json(kind: p.FieldType, value: p.Value, problem: str | None) -> None:
     found = p.check_value(p.FieldInfo(key="F", label="F", type=kind), value)
     assert (found is None) if problem is None else (problem in (found or ""))

@@ -101,11 +101,17 @@ def test_an_operation_a_connector_left_out_is_unsupported(buggy_url: str) -> Non
         ("POST", "/v1/test-config-data", b"not json", None, 400, "invalid_request"),
         ("POST", "/v1/test-config-data", b'{"config": {"a": {"nested": 1}}}', None, 400, "invalid_request"),
         ("POST", "/v1/test-config-data", b'{"config": {}, "extra": 1}', None, 400, "invalid_request"),
-        ("POST", "/v1/get-actors", b'{"connection_id": "not-a-guid", "actor_type": "Customer", "keys": ["1"]}', None,
-         400, "invalid_request"),
+        (
+            "POST",
+            "/v1/get-actors",
+            b'{"connection_id": "not-a-guid", "actor_type": "Customer", "keys": ["1"]}',
+            None,
+            400,
+            "invalid_request",
+        ),
         ("POST", "/v1/get-config-data", b"{}", {"Content-Type": "application/json"}, 401, "unauthorized"),
     ],
-)  # fmt: skip
+)
 def test_malformed_and_unsigned_requests_get_an_envelope_and_the_right_status(
     buggy_url: str, method: str, path: str, body: bytes, headers: dict[str, str] | None, status: int, code: str
 ) -> None:

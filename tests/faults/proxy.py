@@ -32,6 +32,7 @@ class Fault:
     times: int = 1
     after_forwarding: bool = False
     seconds: float = 5.0
+    skip: int = 0  # calls passed through before the fault starts
 
 
 class FaultyConnector:
@@ -43,6 +44,8 @@ class FaultyConnector:
         self.calls: list[str] = []  # operation paths in the order they arrived
         self.injected: list[str] = []  # "<kind> <path>" for every call that misbehaved
         self._lock = threading.Lock()
+        # Set by close(): requests still hanging are let go, so the test need not wait out their seconds.
+        self._closing = threading.Event()
         self._http = httpx.Client(timeout=30)
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -58,19 +61,28 @@ class FaultyConnector:
             self.faults.clear()
 
     def start(self) -> None:
-        self._server = create_server(self, host="127.0.0.1", port=self.port, threads=8, ident=None)
+        # The loop wakes every 0.1 s (not every 1 s) to see that it was closed: stop() does not wait for it.
+        self._server = create_server(
+            self, host="127.0.0.1", port=self.port, threads=8, ident=None, asyncore_loop_timeout=0.1
+        )
         self._thread = threading.Thread(target=self._serve, args=(self._server,), daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop listening: calls are refused (connection refused) until :meth:`start`."""
+        """Stop listening and drop the open connections, as a connector process that ends does: calls are refused
+        (connection refused) until :meth:`start`. A client's kept-alive connection would otherwise still be served,
+        and keep the server's loop, and this call, waiting."""
         if self._server is not None:
+            for channel in list(self._server.active_channels.values()):
+                channel.will_close = True  # closed by the server's loop, which the trigger wakes
+            self._server.pull_trigger()
             self._server.close()
             if self._thread is not None:
                 self._thread.join(5)
             self._server = None
 
     def close(self) -> None:
+        self._closing.set()
         self.stop()
         self._http.close()
 
@@ -88,7 +100,10 @@ class FaultyConnector:
         with self._lock:
             self.calls.append(path)
             fault = self.faults.get(path)
-            if fault is not None:
+            if fault is not None and fault.skip > 0:
+                fault.skip -= 1
+                fault = None
+            elif fault is not None:
                 fault.times -= 1
                 if fault.times <= 0:
                     del self.faults[path]
@@ -114,13 +129,15 @@ class FaultyConnector:
     def _answer(
         start_response: Start, status: int, content: bytes, content_type: str = "application/json"
     ) -> list[bytes]:
-        start_response(f"{status} {'OK' if status == 200 else 'Error'}",
-                       [("Content-Type", content_type), ("Content-Length", str(len(content)))])  # fmt: skip
+        start_response(
+            f"{status} {'OK' if status == 200 else 'Error'}",
+            [("Content-Type", content_type), ("Content-Length", str(len(content)))],
+        )
         return [content]
 
     def _misbehave(self, fault: Fault, start_response: Start, status: int, content: bytes) -> Iterable[bytes]:
         if fault.kind == "hang":
-            time.sleep(fault.seconds)  # longer than the worker waits: its client gives up first
+            self._closing.wait(fault.seconds)  # longer than the worker waits: its client gives up first
             return self._answer(start_response, 200, content or b"{}")
         if fault.kind == "delay":
             time.sleep(fault.seconds)  # slow, but within the worker's timeout: the answer arrives
@@ -136,7 +153,7 @@ class FaultyConnector:
             return _huge(p.MAX_RESPONSE_BYTES + 1024 * 1024)
         if fault.kind == "trickle":
             start_response("200 OK", [("Content-Type", "application/json")])
-            return _trickle(fault.seconds)
+            return _trickle(fault.seconds, self._closing)
         raise AssertionError(f"unknown fault {fault.kind}")
 
 
@@ -149,11 +166,11 @@ def _huge(size: int) -> Iterator[bytes]:
     yield b'"}}'
 
 
-def _trickle(seconds: float) -> Iterator[bytes]:
-    """A byte every 0.2 s for ``seconds``: every read is quick, the whole answer never is."""
+def _trickle(seconds: float, closing: threading.Event) -> Iterator[bytes]:
+    """A byte every 0.2 s for ``seconds`` (or until the proxy closes): every read is quick, the whole answer
+    never is."""
     yield b'{"ok": true, "state": "ok", "data": {"actors": ['
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        time.sleep(0.2)
+    while time.monotonic() < deadline and not closing.wait(0.2):
         yield b" "
     yield b"]}}"

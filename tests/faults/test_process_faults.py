@@ -1,15 +1,14 @@
 """The processes around a run fail: the worker is killed, Redis restarts, PostgreSQL drops the connection.
 
-Recovery is what beat does every minute (the sweeper), never a manual step; both sides end as expected.
+Recovery is what beat's sweeper does every half lease, never a manual step; both sides end as expected.
+test_recovery.py has the same faults with a second worker alive, timed.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,12 @@ from django.urls import reverse
 
 from connections import jobs
 from connections.choices import RunStatus
-from connections.models import SyncRun
+from connections.models import SyncChunk, SyncRun
+from connections.sync import parts
 
-from ..conftest import Process, RunningConnector, free_port, wait_for
+from ..conftest import STOP_GRACE, Process, RunningConnector, wait_for
 from ..factories import UserFactory
-from .conftest import scenario_for, start_worker, use_broker, wait_until_ended
+from .conftest import resumed, scenario_for, start_worker, wait_until_ended
 from .proxy import Fault, FaultyConnector
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,49 +43,17 @@ def test_a_worker_killed_while_the_erp_saves_is_replaced_and_the_run_finishes_on
     os.killpg(worker.popen.pid, signal.SIGKILL)
     worker.popen.wait(10)
     assert SyncRun.objects.get(pk=run.pk).status == RunStatus.RUNNING
+    [part] = SyncChunk.objects.filter(run=run)
     second = start_worker(tmp_path / "second-worker.log", name="faults-2")
     try:
-        settings.ERPSYNC_RUN_STUCK_AFTER = 1
-        time.sleep(1.5)
-        assert jobs.sweep_stuck_runs() == [run.pk]  # beat's sweeper, every minute
+        # beat's sweeper, every half lease: the dead worker's lease runs out, and the run's part is taken back
+        wait_for(lambda: parts.sweep_stuck_parts() == [part.pk], 30, "the part's lease to run out", interval=0.5)
         done = wait_until_ended(run, second)
     finally:
-        second.stop()
-    assert done.status == RunStatus.SUCCEEDED and done.attempts == 2
+        second.stop(STOP_GRACE)
+    part.refresh_from_db()
+    assert done.status == RunStatus.SUCCEEDED and part.attempts == 2
     scenario.assert_converged(run, name_sent_unheard=True)
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[Any]:
-    """A Redis server of this test's own, on a free port, that the test may stop and start again."""
-
-    class Redis:
-        port = free_port()
-        url = f"redis://127.0.0.1:{port}/0"
-        process: Process | None = None
-
-        def start(self) -> None:
-            self.process = Process(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd=tmp_path, log=tmp_path / "redis.log",
-            )  # fmt: skip
-            wait_for(lambda: _pong(self.port), 20, "Redis to start")
-
-        def stop(self) -> None:
-            assert self.process is not None
-            self.process.stop()
-
-    server = Redis()
-    server.start()
-    restore = use_broker(server.url)
-    yield server
-    restore()
-    server.stop()
-
-
-def _pong(port: int) -> bool:
-    answer = subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, check=False)
-    return answer.stdout.strip() == "PONG"
 
 
 def test_redis_restarting_loses_no_run(
@@ -111,7 +79,7 @@ def test_redis_restarting_loses_no_run(
         done = wait_until_ended(unsent, first)  # the worker reconnected to the restarted Redis
         assert done.status == RunStatus.SUCCEEDED and done.send_failed_at is None
     finally:
-        first.stop()
+        first.stop(STOP_GRACE)
 
     # 2. Redis restarts while a run is queued and no worker is running: the message is lost with it.
     queued = scenario.automatic_run()
@@ -121,11 +89,10 @@ def test_redis_restarting_loses_no_run(
     try:
         time.sleep(3)
         assert SyncRun.objects.get(pk=queued.pk).status == RunStatus.QUEUED  # nothing delivered it
-        settings.ERPSYNC_RUN_STUCK_AFTER = 1
-        assert jobs.sweep_stuck_runs() == [queued.pk]
+        assert jobs.sweep_stuck_runs() == [queued.pk]  # the broker lost its mark: its messages are gone
         finished = wait_until_ended(queued, second)
     finally:
-        second.stop()
+        second.stop(STOP_GRACE)
     assert finished.status == RunStatus.SUCCEEDED and finished.attempts == 1
     scenario.assert_converged(unsent)
 
@@ -142,6 +109,7 @@ def test_a_dropped_database_connection_puts_the_run_back_and_it_finishes(
     faulty.fail(SAVE, Fault("delay", seconds=1.0, after_forwarding=True))
     run = scenario.automatic_run()
     wait_for(lambda: faulty.injected, 60, "the worker to reach SaveActors", interval=0.05)
+    fault_at = time.monotonic()
     with db_connection.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
@@ -149,7 +117,10 @@ def test_a_dropped_database_connection_puts_the_run_back_and_it_finishes(
         )
         (terminated,) = cursor.fetchone()
     assert terminated >= 1
+    [part] = SyncChunk.objects.filter(run=run)
+    resumed(part, 1, fault_at, "database connections dropped mid-run", worker)
     done = wait_until_ended(run, worker)
-    assert done.status == RunStatus.SUCCEEDED and done.attempts == 2, (done.status, done.error)
+    part.refresh_from_db()
+    assert done.status == RunStatus.SUCCEEDED and part.attempts == 2, (done.status, done.error)
     assert "lost its database connection" in worker.output()  # the log says what happened
     scenario.assert_converged(run, name_sent_unheard=True)

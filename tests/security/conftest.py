@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from connections import importing
-from connections.choices import RunStatus
+from connections.choices import RunKind, RunStatus
+from connections.jobs import run_sync
 from connections.models import ErpConnection, ErpImport, ImportRow, Link, SyncRun
-from connections.tasks import run_sync
+from connections.sync.plan import queue_plan
 from connectors.models import SyncConnector
 from crm.models import Company, Contact, Project
 
@@ -29,8 +30,17 @@ CONFIG = {**DEMO_CONFIG, "api_key": API_KEY}
 def secret_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningConnector]:
     """A Demo ERP process started with this suite's shared secret and API key."""
     directory = tmp_path_factory.mktemp("secret-demo")
-    running = start_connector("connectors.demo", directory, CONNECTOR_SECRET, "--api-key", API_KEY,
-                              "--data", str(directory / "demo-erp.sqlite3"), "--seed-actors", "5")  # fmt: skip
+    running = start_connector(
+        "connectors.demo",
+        directory,
+        CONNECTOR_SECRET,
+        "--api-key",
+        API_KEY,
+        "--data",
+        str(directory / "demo-erp.sqlite3"),
+        "--seed-actors",
+        "5",
+    )
     yield running
     running.process.stop()
 
@@ -49,6 +59,7 @@ class World:
     run: SyncRun  # a Sync now of the link, run to the end, so that pages show its log
     erp_import: ErpImport  # a preview of every Customer, run to the end: its plan is ready
     row: ImportRow
+    plan: SyncRun  # a plan of a Sync all of the connection, made to the end
 
     def pks(self) -> dict[str, int]:
         """Each object's id by attribute name, for the URL table's "{connection}" and the like."""
@@ -74,12 +85,24 @@ def build_world(demo: RunningConnector) -> World:
     run_sync.apply(kwargs={"run_id": erp_import.preview_run.pk})
     erp_import.refresh_from_db()
     assert erp_import.phase == "ready", erp_import.preview_run.error if erp_import.preview_run else None
+    plan = queue_plan(connection, RunKind.SYNC_ALL)
+    run_sync.apply(kwargs={"run_id": plan.pk})
+    plan.refresh_from_db()
+    assert plan.status == RunStatus.SUCCEEDED, plan.error
     contact = ContactFactory.create(company=company)
     return World(
-        company=company, other=CompanyFactory.create(name="Securitas Fjällbygg AB"), contact=contact,
-        project=ProjectFactory.create(company=company), connector=connection.connector, connection=connection,
-        link=link, run=run, erp_import=erp_import, row=erp_import.rows.order_by("pk")[0],
-    )  # fmt: skip
+        company=company,
+        other=CompanyFactory.create(name="Securitas Fjällbygg AB"),
+        contact=contact,
+        project=ProjectFactory.create(company=company),
+        connector=connection.connector,
+        connection=connection,
+        link=link,
+        run=run,
+        erp_import=erp_import,
+        row=erp_import.rows.order_by("pk")[0],
+        plan=plan,
+    )
 
 
 @pytest.fixture

@@ -37,8 +37,9 @@ def production_env(tmp_path: Path, **overrides: str) -> dict[str, str]:
 
 
 def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_check_deploy_passes_without_a_warning(tmp_path: Path) -> None:
@@ -67,12 +68,31 @@ def test_gunicorn_with_production_settings_sends_the_security_headers(
     env = production_env(tmp_path)
     migrated = manage(env, "migrate", "-v", "0")
     assert migrated.returncode == 0, migrated.stderr
-    created = manage({**env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD}, "createsuperuser", "--noinput",
-                     "--username", "ops", "--email", "ops@example.com")  # fmt: skip
+    created = manage(
+        {**env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD},
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        "ops",
+        "--email",
+        "ops@example.com",
+    )
     assert created.returncode == 0, created.stderr
     port = free_port()
-    server = start_process([venv_bin("gunicorn"), "erpsync_admin.wsgi:application", "--bind", f"127.0.0.1:{port}",
-                            "--workers", "1", "--forwarded-allow-ips", "127.0.0.1"], env=env, name="gunicorn")  # fmt: skip
+    server = start_process(
+        [
+            venv_bin("gunicorn"),
+            "erpsync_admin.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--forwarded-allow-ips",
+            "127.0.0.1",
+        ],
+        env=env,
+        name="gunicorn",
+    )
     base = f"http://127.0.0.1:{port}"
     https = {"Host": HOST, "X-Forwarded-Proto": "https"}  # as the TLS-terminating proxy sends it
 
@@ -97,7 +117,10 @@ def test_gunicorn_with_production_settings_sends_the_security_headers(
     assert "Strict-Transport-Security" not in plain.headers  # only over https
     assert health.headers["Cross-Origin-Opener-Policy"] == "same-origin"
 
-    assert httpx.get(f"{base}/health/", headers={**https, "Host": "evil.example"}).status_code == 400
+    assert "script-src 'self'" in health.headers["Content-Security-Policy"]
+    refused = httpx.get(f"{base}/health/", headers={**https, "Host": "evil.example"})
+    assert refused.status_code == 400 and 'href="/static/css/standalone.css"' in refused.text
+    assert "style-src 'self'" in refused.headers["Content-Security-Policy"]
     missing = httpx.get(f"{base}/no-such-page/", headers=https)
     assert missing.status_code in (404, 500)
     for debug_text in ("URLconf", "Traceback", "DEBUG = True", "settings.py"):

@@ -19,8 +19,8 @@ from django.urls import reverse
 
 from connections import services
 from connections.choices import RunStatus
+from connections.jobs import run_sync
 from connections.models import ErpConnection
-from connections.tasks import run_sync
 from connectors.models import SyncConnector
 
 from ..conftest import RunningConnector, free_port
@@ -59,7 +59,9 @@ def leaked(text: str, secrets: dict[str, str]) -> list[str]:
 def shown(response: Any) -> str:
     """Everything a response gives the browser: status line, headers, cookies and body."""
     headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
-    return f"{response.status_code}\n{headers}\n{response.cookies}\n{response.content.decode(errors='replace')}"
+    # A CSV export streams its body: read it whole, as the browser saving the file would.
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    return f"{response.status_code}\n{headers}\n{response.cookies}\n{body.decode(errors='replace')}"
 
 
 def plain_columns() -> str:
@@ -74,12 +76,19 @@ def plain_columns() -> str:
 
 def config_post(world: World, **overrides: str) -> dict[str, str]:
     """The connection's configuration as its form posts it; an empty password field keeps the stored value."""
-    return {"cfg-client_name": "Tests", "cfg-api_key": "", "cfg-company_number": "1", "cfg-vat_rate": "25",
-            "cfg-default_currency": "SEK", **overrides}  # fmt: skip
+    return {
+        "cfg-client_name": "Tests",
+        "cfg-api_key": "",
+        "cfg-company_number": "1",
+        "cfg-vat_rate": "25",
+        "cfg-default_currency": "SEK",
+        **overrides,
+    }
 
 
-def test_no_page_json_or_header_shows_a_secret(client: Client, admin_user: Any, licensed_user: Any,
-                                                world: World) -> None:  # fmt: skip
+def test_no_page_json_or_header_shows_a_secret(
+    client: Client, admin_user: Any, licensed_user: Any, world: World
+) -> None:
     secrets = secrets_of(world)
     pks = world.pks()
     failures = []
@@ -93,15 +102,22 @@ def test_no_page_json_or_header_shows_a_secret(client: Client, admin_user: Any, 
     posts: list[tuple[str, dict[str, str] | None, dict[str, str]]] = [
         # The ERP tab's partials as htmx asks for them, and the forms that call the connector.
         (reverse("erp:run", args=[world.run.pk]), None, {"HX-Request": "true"}),
-        (reverse("crm:company-tab", args=[world.company.pk, "erp"]), None, {"HX-Request": "true", "HX-Target": "tab-body"}),
+        (
+            reverse("crm:company-tab", args=[world.company.pk, "erp"]),
+            None,
+            {"HX-Request": "true", "HX-Target": "tab-body"},
+        ),
         (reverse("connections:connection-test", args=[world.connection.pk]), config_post(world), {}),
-        (reverse("connections:connection-test-new"),
-         config_post(world, connector=str(world.connector.pk), **{"cfg-api_key": WRONG_API_KEY}), {}),
+        (
+            reverse("connections:connection-test-new"),
+            config_post(world, connector=str(world.connector.pk), **{"cfg-api_key": WRONG_API_KEY}),
+            {},
+        ),
         (connector_edit, {"name": "Demo ERP", "url": world.connector.url, "secret": ""}, {}),
         (connector_edit, {"name": "Demo ERP", "url": world.connector.url, "secret": WRONG_SECRET}, {}),
         (reverse("connections:connector-check", args=[world.connector.pk]), {}, {}),
         (reverse("connections:connection-test-saved", args=[world.connection.pk]), {}, {}),
-    ]  # fmt: skip
+    ]
     for url, data, headers in posts:
         if data is None:
             response = client.get(url, headers=headers)
@@ -138,9 +154,9 @@ def test_django_admin_never_shows_a_secret(client: Client, admin_user: Any, worl
     assert not failures, "\n".join(failures)
 
 
-def test_logs_runs_audit_and_sync_log_never_hold_a_secret(client: Client, admin_user: Any, world: World,
-                                                          secret_demo: RunningConnector,
-                                                          caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_logs_runs_audit_and_sync_log_never_hold_a_secret(
+    client: Client, admin_user: Any, world: World, secret_demo: RunningConnector, caplog: pytest.LogCaptureFixture
+) -> None:
     """A sync run in-process, then the failures: a wrong shared secret, a wrong API key, an unreachable URL."""
     secrets = secrets_of(world)
     caplog.set_level(logging.DEBUG)
@@ -162,13 +178,17 @@ def test_logs_runs_audit_and_sync_log_never_hold_a_secret(client: Client, admin_
     assert failed.status == RunStatus.FAILED and "unauthorized" in failed.error
     client.post(reverse("connections:connector-check", args=[connector.pk]))
     client.get(reverse("crm:company-tab", args=[world.company.pk, "erp"]))
-    tested = client.post(reverse("connections:connection-test", args=[world.connection.pk]),
-                         config_post(world, **{"cfg-api_key": WRONG_API_KEY}))  # fmt: skip
+    tested = client.post(
+        reverse("connections:connection-test", args=[world.connection.pk]),
+        config_post(world, **{"cfg-api_key": WRONG_API_KEY}),
+    )
     assert b"refused the shared secret" in tested.content
     connector.set_secret(CONNECTOR_SECRET)
     connector.save(update_fields=["secret_encrypted"])
-    tested = client.post(reverse("connections:connection-test-new"),
-                         config_post(world, connector=str(connector.pk), **{"cfg-api_key": WRONG_API_KEY}))  # fmt: skip
+    tested = client.post(
+        reverse("connections:connection-test-new"),
+        config_post(world, connector=str(connector.pk), **{"cfg-api_key": WRONG_API_KEY}),
+    )
     assert b"Demo ERP refused the API key" in tested.content
     assert services.test_saved_connection(world.connection, admin_user).passed
 

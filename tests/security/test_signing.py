@@ -35,8 +35,12 @@ def connector_url() -> Iterator[str]:
 def signed(path: str, body: bytes, *, secret: str = CONNECTOR_SECRET, age: int = 0) -> dict[str, str]:
     """Headers of a request signed ``age`` seconds ago (negative: in the future), with a fresh nonce."""
     stamp, nonce = str(int(time.time()) - age), secrets.token_hex(16)
-    return {"Content-Type": "application/json", p.HEADER_TIMESTAMP: stamp, p.HEADER_NONCE: nonce,
-            p.HEADER_SIGNATURE: p.signature(secret, "POST", path, stamp, nonce, body)}  # fmt: skip
+    return {
+        "Content-Type": "application/json",
+        p.HEADER_TIMESTAMP: stamp,
+        p.HEADER_NONCE: nonce,
+        p.HEADER_SIGNATURE: p.signature(secret, "POST", path, stamp, nonce, body),
+    }
 
 
 def send(url: str, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
@@ -45,8 +49,12 @@ def send(url: str, path: str, body: bytes, headers: dict[str, str]) -> httpx.Res
 
 def refused(response: httpx.Response, why: str) -> bool:
     answer = response.json()
-    return (response.status_code == 401 and answer["ok"] is False and answer["error_code"] == "unauthorized"
-            and answer["user_explanation"]["en"] == why)  # fmt: skip
+    return (
+        response.status_code == 401
+        and answer["ok"] is False
+        and answer["error_code"] == "unauthorized"
+        and answer["user_explanation"]["en"] == why
+    )
 
 
 REPLAYED = "The request was already received."

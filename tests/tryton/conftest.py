@@ -1,15 +1,21 @@
 """A real Tryton server for the session, and the Tryton connector in front of it.
 
-trytond and its modules are installed once into a cached virtual environment (var/tryton/), a SQLite
-database is initialised in a temporary folder, and trytond serves it on a free loopback port. The
-fixture then creates what a Tryton admin would: party categories, a relation type for contact persons,
-countries, and a company for projects.
+trytond and its modules are installed once into a cached virtual environment (var/tryton/); each database is
+initialised once into a template beside it and copied into a temporary folder for the session, and trytond
+serves the copies on a free loopback port. The fixture then creates what a Tryton admin would: party
+categories, a relation type for contact persons, countries, and a company for projects.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +33,7 @@ from ..conftest import ROOT, Process, RunningConnector, free_port, require_servi
 TRYTON = "8.2"
 MODULES = ["trytond", "trytond-party", "trytond-company", "trytond-project", "trytond-party-relationship"]
 VENV = ROOT / "var" / "tryton" / f"venv-{TRYTON}"
+TEMPLATES = ROOT / "var" / "tryton" / f"databases-{TRYTON}"
 ADMIN_PASSWORD = "tryton-admin-secret"
 CONNECTOR_SECRET = "tryton-connector-test-secret"
 
@@ -41,9 +48,32 @@ class TrytonServer:
         return rpc.Session(self.url, self.database, "admin", ADMIN_PASSWORD)
 
     def config(self, **changes: Any) -> dict[str, Any]:
-        return {"server_url": self.url, "database": self.database, "user": "admin", "password": ADMIN_PASSWORD,
-                "company": "Tryton Test AB", "customer_category": "Customer", "supplier_category": "Supplier",
-                "partner_category": "", "person_relation": "Contact person", "language": "en", **changes}  # fmt: skip
+        return {
+            "server_url": self.url,
+            "database": self.database,
+            "user": "admin",
+            "password": ADMIN_PASSWORD,
+            "company": "Tryton Test AB",
+            "customer_category": "Customer",
+            "supplier_category": "Supplier",
+            "partner_category": "",
+            "person_relation": "Contact person",
+            "language": "en",
+            **changes,
+        }
+
+
+@contextlib.contextmanager
+def cache_lock() -> Iterator[None]:
+    """Held while the cached environment or a database template is made: test processes that need them at the
+    same moment wait for the first one instead of building over each other."""
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    with open(VENV.parent / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def tryton_venv() -> Path:
@@ -51,12 +81,15 @@ def tryton_venv() -> Path:
     marker = VENV / ".installed"
     if marker.exists():
         return VENV
-    VENV.parent.mkdir(parents=True, exist_ok=True)
-    base = getattr(sys, "_base_executable", sys.executable)
-    subprocess.run([base, "-m", "venv", "--clear", str(VENV)], check=True)
-    subprocess.run([str(VENV / "bin" / "pip"), "install", "--quiet", *[f"{m}=={TRYTON}.*" for m in MODULES]],
-                   check=True)  # fmt: skip
-    marker.write_text(" ".join(MODULES))
+    with cache_lock():
+        if marker.exists():  # made by another test process while this one waited
+            return VENV
+        base = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base, "-m", "venv", "--clear", str(VENV)], check=True)
+        subprocess.run(
+            [str(VENV / "bin" / "pip"), "install", "--quiet", *[f"{m}=={TRYTON}.*" for m in MODULES]], check=True
+        )
+        marker.write_text(" ".join(MODULES))
     return VENV
 
 
@@ -64,8 +97,11 @@ def set_up_erp(session: rpc.Session) -> None:
     """What an admin does in a new Tryton before connecting it: categories, a relation type, countries, a company."""
     session.call("model.party.category.create", [{"name": "Customer"}, {"name": "Supplier"}, {"name": "Partner"}], {})
     session.call("model.party.relation.type.create", [{"name": "Contact person"}], {})
-    session.call("model.country.country.create", [{"code": "SE", "name": "Sweden"}, {"code": "NO", "name": "Norway"},
-                                                  {"code": "FI", "name": "Finland"}], {})  # fmt: skip
+    session.call(
+        "model.country.country.create",
+        [{"code": "SE", "name": "Sweden"}, {"code": "NO", "name": "Norway"}, {"code": "FI", "name": "Finland"}],
+        {},
+    )
     [currency] = session.call(
         "model.currency.currency.create", [{"name": "Swedish krona", "code": "SEK", "symbol": "kr"}], {}
     )
@@ -78,28 +114,82 @@ def set_up_erp(session: rpc.Session) -> None:
 FULL = ["party", "company", "project", "party_relationship"]
 
 
+def tryton_env(venv: Path, folder: Path, port: int = 0) -> dict[str, str]:
+    """trytond's environment: SQLite databases in ``folder``/db, the admin password in a file there."""
+    (folder / "db").mkdir(parents=True, exist_ok=True)
+    (folder / "adminpass").write_text(ADMIN_PASSWORD)
+    return {
+        "PATH": f"{venv / 'bin'}:/usr/bin:/bin",
+        "TRYTOND_DATABASE__URI": "sqlite://",
+        "TRYTOND_DATABASE__PATH": str(folder / "db"),
+        "TRYTOND_WEB__LISTEN": f"127.0.0.1:{port}",
+        "TRYTONPASSFILE": str(folder / "adminpass"),
+        "HOME": str(folder),
+    }
+
+
+def database_template(venv: Path, modules: list[str]) -> Path:
+    """A SQLite database initialised with ``modules`` by trytond-admin, which takes most of a minute; kept beside
+    the cached environment and copied for each session. Its name changes with the environment (rebuilt, the
+    marker is new), the modules and the admin's password, so a template never outlives what it was made from."""
+    marker = venv / ".installed"
+    made_from = f"{marker.read_text()} {marker.stat().st_mtime_ns} {' '.join(modules)} {ADMIN_PASSWORD}"
+    template = TEMPLATES / f"{hashlib.sha256(made_from.encode()).hexdigest()[:16]}.sqlite"
+    if template.exists():
+        return template
+    with cache_lock():
+        if not template.exists():
+            make_template(venv, modules, template)
+    return template
+
+
+def make_template(venv: Path, modules: list[str], template: Path) -> None:
+    TEMPLATES.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=TEMPLATES) as work:
+        folder = Path(work)
+        env = tryton_env(venv, folder)
+        (folder / "db" / "template.sqlite").touch()  # trytond wants the SQLite file to exist
+        subprocess.run(
+            [
+                str(venv / "bin" / "trytond-admin"),
+                "-d",
+                "template",
+                "--all",
+                "-u",
+                *modules,
+                "--activate-dependencies",
+                "--email",
+                "admin@example.com",
+            ],
+            env=env,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=300,
+        )
+        # Renamed into place whole: a run that stops half-way, or one beside it, never sees half a template.
+        os.replace(folder / "db" / "template.sqlite", template)
+
+
 def start_tryton(folder: Path, databases: dict[str, list[str]]) -> tuple[str, Process]:
-    """Initialise a SQLite database per entry (name → modules) in ``folder`` and serve them all with trytond
+    """A SQLite database per entry (name → modules) in ``folder``, copied from its template, served by trytond
     on a free loopback port; answers the server's URL and process once it listens."""
     venv = tryton_venv()
-    (folder / "db").mkdir(parents=True)
-    (folder / "adminpass").write_text(ADMIN_PASSWORD)
     port = free_port()
-    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "TRYTOND_DATABASE__URI": "sqlite://",
-           "TRYTOND_DATABASE__PATH": str(folder / "db"), "TRYTOND_WEB__LISTEN": f"127.0.0.1:{port}",
-           "TRYTONPASSFILE": str(folder / "adminpass"), "HOME": str(folder)}  # fmt: skip
+    env = tryton_env(venv, folder, port)
     for database, modules in databases.items():
-        (folder / "db" / f"{database}.sqlite").touch()  # trytond wants the SQLite file to exist
-        subprocess.run([str(venv / "bin" / "trytond-admin"), "-d", database, "--all", "-u", *modules,
-                        "--activate-dependencies", "--email", "admin@example.com"],
-                       env=env, check=True, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)  # fmt: skip
+        shutil.copyfile(database_template(venv, modules), folder / "db" / f"{database}.sqlite")
     process = Process([str(venv / "bin" / "trytond"), "-d", *databases], env, folder, folder / "trytond.log")
     url = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
         try:
-            return httpx.post(f"{url}/rpc/", json={"id": 1, "method": "common.server.version", "params": []},
-                              timeout=1).status_code == 200  # fmt: skip
+            return (
+                httpx.post(
+                    f"{url}/rpc/", json={"id": 1, "method": "common.server.version", "params": []}, timeout=1
+                ).status_code
+                == 200
+            )
         except httpx.HTTPError:
             return False
 
@@ -124,7 +214,8 @@ def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonSe
         server = TrytonServer(url, "erp", process)
         set_up_erp(server.session())
         rpc.Session(url, "bare", "admin", ADMIN_PASSWORD).call(
-            "model.party.category.create", [{"name": "Customer"}, {"name": "Supplier"}], {})  # fmt: skip
+            "model.party.category.create", [{"name": "Customer"}, {"name": "Supplier"}], {}
+        )
     except Exception:
         process.stop()
         raise
@@ -133,9 +224,19 @@ def tryton_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrytonSe
 
 
 @pytest.fixture(scope="session")
-def tryton_connector(tryton_server: TrytonServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningConnector]:  # fmt: skip
+def tryton_connector(
+    tryton_server: TrytonServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningConnector]:
     folder = tmp_path_factory.mktemp("tryton-connector")
-    running = start_connector("connectors.tryton", folder, CONNECTOR_SECRET, "--data", str(folder / "connections.json"))
+    running = start_connector(
+        "connectors.tryton",
+        folder,
+        CONNECTOR_SECRET,
+        "--data",
+        str(folder / "connections.json"),
+        "--watch-seconds",
+        "1",
+    )
     yield running
     running.process.stop()
 
@@ -150,19 +251,58 @@ def tryton_samples(tryton_server: TrytonServer, tryton_connector: RunningConnect
         conn = client.connection(str(uuid.uuid4()), lambda: tryton_server.config())
         status = conn.get_list("project_status")[0].key
         made: dict[str, p.Actor] = {}
-        for actor_type, name, city, country in ((A.CUSTOMER, "Granbygg AB", "Umeå", "SE"),
-                                                (A.CUSTOMER, "Fjordkraft AS", "Bergen", "NO"),
-                                                (A.SUPPLIER, "Sjöstrand Logistik AB", "Göteborg", "SE")):  # fmt: skip
-            made[name] = conn.create_actor(p.Actor(actor_type=actor_type, values={
-                "NAME": name, "VATNO": f"VAT-{len(made)}", "PHONE": "+46 90 12 34", "EMAIL": "info@example.com",
-                "URL": "https://example.com", "POSTALAD1": "Storgatan 1", "POSTALZIP": "903 25", "POSTALCITY": city,
-                "COUNTRY": country, "LANGUAGE": "en"}))  # fmt: skip
+        for actor_type, name, city, country in (
+            (A.CUSTOMER, "Granbygg AB", "Umeå", "SE"),
+            (A.CUSTOMER, "Fjordkraft AS", "Bergen", "NO"),
+            (A.SUPPLIER, "Sjöstrand Logistik AB", "Göteborg", "SE"),
+        ):
+            made[name] = conn.create_actor(
+                p.Actor(
+                    actor_type=actor_type,
+                    values={
+                        "NAME": name,
+                        "VATNO": f"VAT-{len(made)}",
+                        "PHONE": "+46 90 12 34",
+                        "EMAIL": "info@example.com",
+                        "URL": "https://example.com",
+                        "POSTALAD1": "Storgatan 1",
+                        "POSTALZIP": "903 25",
+                        "POSTALCITY": city,
+                        "COUNTRY": country,
+                        "LANGUAGE": "en",
+                    },
+                )
+            )
         customer = made["Granbygg AB"].key
         for name in ("Karin Berg", "Olof Lind"):
-            made[name] = conn.create_actor(p.Actor(
-                actor_type=A.PERSON, parent_actor_type=A.CUSTOMER, parent_key=customer,
-                values={"NAME": name, "EMAIL": f"{name.split()[0].lower()}@granbygg.example", "PHONE_DIRECT": "+46 90 1",
-                        "PHONE_MOBILE": "+46 70 1"}))  # fmt: skip
-        made["Kajen"] = conn.create_actor(p.Actor(actor_type=A.PROJECT, parent_actor_type=A.CUSTOMER, parent_key=customer,
-                                                  values={"NAME": "Kajen etapp 2", "TEXT": "Bryggor", "STATUS": status}))  # fmt: skip
+            made[name] = conn.create_actor(
+                p.Actor(
+                    actor_type=A.PERSON,
+                    parent_actor_type=A.CUSTOMER,
+                    parent_key=customer,
+                    values={
+                        "NAME": name,
+                        "EMAIL": f"{name.split()[0].lower()}@granbygg.example",
+                        "PHONE_DIRECT": "+46 90 1",
+                        "PHONE_MOBILE": "+46 70 1",
+                    },
+                )
+            )
+        made["Kajen"] = conn.create_actor(
+            p.Actor(
+                actor_type=A.PROJECT,
+                parent_actor_type=A.CUSTOMER,
+                parent_key=customer,
+                values={"NAME": "Kajen etapp 2", "TEXT": "Bryggor", "STATUS": status},
+            )
+        )
     return made
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The Tryton tests run in one test process (``--dist loadgroup``), so that one Tryton server serves them all.
+    First among the hooks: pytest-xdist reads the mark in its own hook of the same name."""
+    for item in items:
+        if item.nodeid.startswith("tests/tryton/"):
+            item.add_marker(pytest.mark.xdist_group("tryton"))

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from connections import jobs, linking, mapping, services, tasks
+from connections import jobs, linking, mapping, services
 from connections.models import ErpConnection, Link, SyncRun, SyncSettings
 from connectors import protocol as p
 from connectors.models import SyncConnector
@@ -23,8 +23,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def connection(tryton_server: TrytonServer, tryton_connector: RunningConnector,
-               tryton_samples: dict[str, p.Actor]) -> ErpConnection:  # fmt: skip
+def connection(
+    tryton_server: TrytonServer, tryton_connector: RunningConnector, tryton_samples: dict[str, p.Actor]
+) -> ErpConnection:
     """What an admin does on the Sync tab, through the same services the pages call."""
     connector = SyncConnector(name="Tryton", url=tryton_connector.url)
     connector.set_secret(tryton_connector.secret)
@@ -33,34 +34,58 @@ def connection(tryton_server: TrytonServer, tryton_connector: RunningConnector,
     config = tryton_server.config()
     outcome = services.test_config(connector, config, None)
     assert outcome.passed, outcome
-    connection = services.save_connection(ErpConnection(name="Tryton", connector=connector), fields=fields,
-                                          values=config, grants=[], user=None)  # fmt: skip
-    wanted = {"NAME": "both", "PHONE": "both", "EMAIL": "both", "POSTALCITY": "both", "VATNO": "both",
-              "NUMBER2": "erp_to_crm", "COUNTRY": "both"}  # fmt: skip
-    rows = [mapping.FieldRow(f.key, f.crm_field if f.key in wanted else "", wanted.get(f.key, ""), f.key == "NAME",
-                             False) for f in connection.erp_fields.filter(actor_type="Customer")]  # fmt: skip
+    connection = services.save_connection(
+        ErpConnection(name="Tryton", connector=connector), fields=fields, values=config, grants=[], user=None
+    )
+    wanted = {
+        "NAME": "both",
+        "PHONE": "both",
+        "EMAIL": "both",
+        "POSTALCITY": "both",
+        "VATNO": "both",
+        "NUMBER2": "erp_to_crm",
+        "COUNTRY": "both",
+    }
+    rows = [
+        mapping.FieldRow(f.key, f.crm_field if f.key in wanted else "", wanted.get(f.key, ""), f.key == "NAME", False)
+        for f in connection.erp_fields.filter(actor_type="Customer")
+    ]
     mapping.save_field_mapping(connection, "Customer", True, rows, None)
     sweden = Country.objects.get_or_create(code="SE", defaults={"name": "Sweden"})[0]
     norway = Country.objects.get_or_create(code="NO", defaults={"name": "Norway"})[0]
     finland = Country.objects.get_or_create(code="FI", defaults={"name": "Finland"})[0]
-    mapping.save_list_mapping(connection, "Customer", "COUNTRY", [("SE", "Sweden"), ("NO", "Norway"), ("FI", "Finland")],
-                              {"SE": sweden.pk, "NO": norway.pk, "FI": finland.pk}, None)  # fmt: skip
+    mapping.save_list_mapping(
+        connection,
+        "Customer",
+        "COUNTRY",
+        [("SE", "Sweden"), ("NO", "Norway"), ("FI", "Finland")],
+        {"SE": sweden.pk, "NO": norway.pk, "FI": finland.pk},
+        None,
+    )
     assert services.activation_problems(connection) == []
     services.set_active(connection, True, None)
-    SyncSettings.objects.update_or_create(pk=1, defaults={"crm_priority": 1, "automatic_sync": True,
-                                                          "interval_minutes": 1})  # fmt: skip
+    SyncSettings.objects.update_or_create(
+        pk=1, defaults={"crm_priority": 1, "automatic_sync": True, "interval_minutes": 1}
+    )
     connection.refresh_from_db()
     return connection
 
 
 def party(server: TrytonServer, key: str) -> dict[str, Any]:
-    fields = ["name", "code", "addresses.city", "contact_mechanisms.type", "contact_mechanisms.value",
-              "identifiers.code", "categories.name"]  # fmt: skip
+    fields = [
+        "name",
+        "code",
+        "addresses.city",
+        "contact_mechanisms.type",
+        "contact_mechanisms.value",
+        "identifiers.code",
+        "categories.name",
+    ]
     return server.session().call("model.party.party.read", [int(key)], fields, {})[0]
 
 
 def run(run_id: int) -> SyncRun:
-    tasks.run_sync.apply(kwargs={"run_id": run_id})
+    jobs.run_sync.apply(kwargs={"run_id": run_id})
     return SyncRun.objects.get(pk=run_id)
 
 
@@ -72,15 +97,18 @@ def automatic_sync() -> list[SyncRun]:
 def test_a_company_created_in_tryton_from_the_crm_then_synced_both_ways(
     connection: ErpConnection, tryton_server: TrytonServer, django_capture_on_commit_callbacks: Any
 ) -> None:
-    record = Company.objects.create(name="Älvdata AB", phone="+46 90 77 77 77", email="info@alvdata.example",
-                                    postal_city="Umeå")  # fmt: skip
+    record = Company.objects.create(
+        name="Älvdata AB", phone="+46 90 77 77 77", email="info@alvdata.example", postal_city="Umeå"
+    )
     plan = linking.creation_plan(connection, "Customer", record)
     with django_capture_on_commit_callbacks(execute=False):
         link = linking.create_in_erp(connection, plan, record, {}, None, "en")
     created = party(tryton_server, link.erp_key)
     assert created["name"] == "Älvdata AB" and [c["name"] for c in created["categories."]] == ["Customer"]
     assert {(m["type"], m["value"]) for m in created["contact_mechanisms."]} == {
-        ("phone", "+46 90 77 77 77"), ("email", "info@alvdata.example")}  # fmt: skip
+        ("phone", "+46 90 77 77 77"),
+        ("email", "info@alvdata.example"),
+    }
     assert [a["city"] for a in created["addresses."]] == ["Umeå"]
     first = run(services.start_sync_now(link, None)[0].pk)
     assert first.status == "succeeded", first.error
@@ -103,8 +131,9 @@ def test_a_company_created_in_tryton_from_the_crm_then_synced_both_ways(
     }
 
 
-def test_an_existing_tryton_customer_is_linked_and_synced(connection: ErpConnection, tryton_server: TrytonServer,
-                                                          tryton_samples: dict[str, p.Actor]) -> None:  # fmt: skip
+def test_an_existing_tryton_customer_is_linked_and_synced(
+    connection: ErpConnection, tryton_server: TrytonServer, tryton_samples: dict[str, p.Actor]
+) -> None:
     actor = tryton_samples["Fjordkraft AS"]
     record = Company.objects.create(name="Fjordkraft AS")
     comparison = linking.compare(connection, "Customer", actor.key or "", record, "en")

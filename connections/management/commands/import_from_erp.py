@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.http import QueryDict
 from tqdm import tqdm
 
-from connections import importing, jobs, linking, tasks
+from connections import importing, jobs, linking
 from connections.choices import ImportAction, ImportOutcome, MatchKind, RunStatus
 from connections.models import ErpConnection, ErpImport, SyncRun
 from connectors.client import ConnectorError
@@ -28,10 +28,19 @@ class Command(BaseCommand):
         what = parser.add_mutually_exclusive_group(required=True)
         what.add_argument("--all", action="store_true", help="Every actor of the type the ERP has.")
         what.add_argument("--key", action="append", default=[], help="An ERP key; repeat for more.")
-        what.add_argument("--where", action="append", nargs=3, metavar=("FIELD", "OPERATOR", "VALUE"), default=[],
-                          help="A search criterion, e.g. --where NAME contains bygg; repeat for more.")  # fmt: skip
-        parser.add_argument("--undecided", choices=[ImportAction.CREATE, ImportAction.SKIP],
-                            help="What to do with rows that need a decision: create new records, or skip them.")  # fmt: skip
+        what.add_argument(
+            "--where",
+            action="append",
+            nargs=3,
+            metavar=("FIELD", "OPERATOR", "VALUE"),
+            default=[],
+            help="A search criterion, e.g. --where NAME contains bygg; repeat for more.",
+        )
+        parser.add_argument(
+            "--undecided",
+            choices=[ImportAction.CREATE, ImportAction.SKIP],
+            help="What to do with rows that need a decision: create new records, or skip them.",
+        )
         parser.add_argument("--preview-only", action="store_true", help="Make the plan, print it, import nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -42,8 +51,15 @@ class Command(BaseCommand):
         if options["where"]:
             keys, description = self._search(connection, actor_type, options["where"], language)
         try:
-            erp_import = importing.start_preview(connection, actor_type, keys=keys, everything=options["all"],
-                                                 description=description, language=language, send=False)  # fmt: skip
+            erp_import = importing.start_preview(
+                connection,
+                actor_type,
+                keys=keys,
+                everything=options["all"],
+                description=description,
+                language=language,
+                send=False,
+            )
         except (importing.ImportRefused, jobs.AlreadyRunning) as refusal:
             raise CommandError(str(refusal)) from None
         self._run(erp_import.preview_run, "Preview", None if options["all"] else len(keys))
@@ -57,9 +73,12 @@ class Command(BaseCommand):
             return
         if summary["undecided"]:
             if not options["undecided"]:
-                self.stdout.write(self.style.WARNING(
-                    f"{summary['undecided']} rows need a decision. Decide them at {url}, or run again with "
-                    "--undecided create or --undecided skip."))  # fmt: skip
+                self.stdout.write(
+                    self.style.WARNING(
+                        f"{summary['undecided']} rows need a decision. Decide them at {url}, or run again with "
+                        "--undecided create or --undecided skip."
+                    )
+                )
                 return
             importing.decide_all(erp_import, options["undecided"])
         try:
@@ -77,8 +96,9 @@ class Command(BaseCommand):
             raise CommandError(f"No ERP connection is called {wanted!r}. Connections: {names}.")
         return connection
 
-    def _search(self, connection: ErpConnection, actor_type: str, where: list[list[str]],
-                language: str) -> tuple[list[str], str]:  # fmt: skip
+    def _search(
+        self, connection: ErpConnection, actor_type: str, where: list[list[str]], language: str
+    ) -> tuple[list[str], str]:
         data = QueryDict(mutable=True)
         for field_key, operator, value in where:
             data[f"op-{field_key}"] = operator
@@ -106,7 +126,8 @@ class Command(BaseCommand):
     def _run(self, run: SyncRun | None, title: str, total: int | None) -> None:
         """Run the job here, as a worker would, with a progress bar on the terminal."""
         assert run is not None
-        if not tasks.claim(run.pk):
+        attempt = jobs.claim(run.pk)
+        if not attempt:
             raise CommandError(f"{title} #{run.pk} was started elsewhere.")
         with tqdm(total=total or None, desc=title, unit=" actors", file=self.stderr, disable=None) as bar:
 
@@ -114,14 +135,18 @@ class Command(BaseCommand):
                 bar.update(done - bar.n)
 
             try:
-                counts = importing.perform(SyncRun.objects.get(pk=run.pk), progress)
-            except (ConnectorError, importing.SyncRefused) as error:
-                tasks.finish(run.pk, RunStatus.FAILED, str(error))
+                with jobs.renewing(run.pk, attempt):  # the run's lease, as a worker holds it
+                    counts = importing.perform(SyncRun.objects.get(pk=run.pk), progress, inline=True)
+            except jobs.LeaseLost:
+                raise CommandError(f"{title} #{run.pk} was taken over by a worker; it goes on there.") from None
+            except (ConnectorError, jobs.SyncRefused) as error:
+                jobs.finish(run.pk, RunStatus.FAILED, str(error), attempt)
                 raise CommandError(f"{title} failed: {error}") from None
             except BaseException:
-                tasks.finish(run.pk, RunStatus.FAILED, f"{title} stopped before it finished.")
+                jobs.finish(run.pk, RunStatus.FAILED, f"{title} stopped before it finished.", attempt)
                 raise
-        tasks.finish(run.pk, RunStatus.PARTIALLY_FAILED if counts.failed else RunStatus.SUCCEEDED)
+        assert counts is not None  # imported here, inline
+        jobs.finish_with(run.pk, counts, attempt)
 
     def _report(self, erp_import: ErpImport, run: SyncRun) -> None:
         outcomes = importing.summary(erp_import)["outcomes"]

@@ -92,9 +92,14 @@ class Command(BaseCommand):
         for username, (first, last, groups, superuser) in USERS.items():
             user, created = User.objects.get_or_create(
                 username=username,
-                defaults={"first_name": first, "last_name": last, "is_superuser": superuser, "is_staff": superuser,
-                          "email": f"{username}@example.com"},
-            )  # fmt: skip
+                defaults={
+                    "first_name": first,
+                    "last_name": last,
+                    "is_superuser": superuser,
+                    "is_staff": superuser,
+                    "email": f"{username}@example.com",
+                },
+            )
             if created:
                 user.set_password(DEMO_PASSWORD)
                 user.save(update_fields=["password"])
@@ -118,24 +123,44 @@ class Command(BaseCommand):
     def seed_records(self, data: demo_data.DemoData, lists: dict[str, dict[str, Any]]) -> dict[str, int]:
         created = {
             "companies": _create_missing(
-                Company, "number2", data.companies,
-                lambda c: Company(**c.values, number2=c.number2, country=lists["country"][c.country],
-                                  category=lists["category"][c.category], business=lists["business"][c.business]),
+                Company,
+                "number2",
+                data.companies,
+                lambda c: Company(
+                    **c.values,
+                    number2=c.number2,
+                    country=lists["country"][c.country],
+                    category=lists["category"][c.category],
+                    business=lists["business"][c.business],
+                ),
             ),
-        }  # fmt: skip
+        }
         company_ids = dict(
             Company.objects.filter(number2__in=[c.number2 for c in data.companies]).values_list("number2", "pk")
         )
         created["contacts"] = _create_missing(
-            Contact, "number", data.contacts,
-            lambda c: Contact(**c.values, number=c.number, company_id=company_ids[c.company_number],
-                              position=lists["position"][c.position], postal_country=lists["country"][c.country]),
-        )  # fmt: skip
+            Contact,
+            "number",
+            data.contacts,
+            lambda c: Contact(
+                **c.values,
+                number=c.number,
+                company_id=company_ids[c.company_number],
+                position=lists["position"][c.position],
+                postal_country=lists["country"][c.country],
+            ),
+        )
         created["projects"] = _create_missing(
-            Project, "number", data.projects,
-            lambda p: Project(**p.values, number=p.number, company_id=company_ids[p.company_number],
-                              project_type=lists["project_type"][p.project_type]),
-        )  # fmt: skip
+            Project,
+            "number",
+            data.projects,
+            lambda p: Project(
+                **p.values,
+                number=p.number,
+                company_id=company_ids[p.company_number],
+                project_type=lists["project_type"][p.project_type],
+            ),
+        )
         return created
 
 
