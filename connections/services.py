@@ -1142,7 +1142,6 @@ def _send_run(run_id: int) -> None:
 
 
 @transaction.atomic
-@transaction.atomic
 def relink_to_survivor(link: Link, user: Any) -> Link:
     """Replace a link whose ERP actor was merged into another (protocol v1.1 tombstones) by a link to the surviving
     actor, keeping the baseline: values changed on either side since the last sync are seen as changes.

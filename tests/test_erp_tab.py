@@ -116,6 +116,42 @@ def test_a_sync_now_whose_run_ended_before_the_card_was_drawn_still_polls_for_th
     assert 'data-state="ok"' in done and "Succeeded." in done
 
 
+@pytest.mark.parametrize("action", ["connect", "create"])
+def test_a_link_whose_first_run_ended_before_the_card_was_drawn_still_polls_for_the_outcome(
+    client: Any, setup: dict[str, Any], demo_erp: Connector, monkeypatch: Any, action: str
+) -> None:
+    """Connect and Create in ERP sync the new link at once: like Sync now, the card they answer follows that run, or
+    a worker ending it while the card is drawn leaves the card at "Not synced yet" for good."""
+    from connections import jobs
+
+    queue = services.start_sync_now
+
+    def queued_and_ended(link: Any, user: Any) -> Any:
+        run, created = queue(link, user)
+        jobs.run_sync.apply(kwargs={"run_id": run.pk})  # the worker, before the card is drawn
+        run.refresh_from_db()
+        return run, created
+
+    monkeypatch.setattr(services, "start_sync_now", queued_and_ended)
+    connection = setup["connection"]
+    record = company(name="Ölands Fönster AB")
+    client.force_login(setup["user"])
+    if action == "connect":
+        actor = new_customer(demo_erp, connection, NAME="Ölands Fönster AB")
+        url = reverse("erp:connect", args=[connection.pk, record.pk])
+        data = {"kind": "company", "actor_type": "Customer", "key": actor.key, "confirm": "1"}
+    else:
+        mapping.save_defaults(connection, "Customer", {"CURRENCY": ("SEK", False, False)}, None)
+        url = reverse("erp:create", args=[connection.pk, record.pk])
+        data = {"kind": "company", "actor_type": "Customer"}
+    card = client.post(url, data, HTTP_HX_REQUEST="true").content.decode()
+    run = SyncRun.objects.get(link__company=record)
+    assert run.status == "succeeded" and 'data-state="syncing"' in card
+    assert f'hx-get="{reverse("erp:run", args=[run.pk])}' in card  # the poll that brings the outcome
+    done = client.get(reverse("erp:run", args=[run.pk]), HTTP_HX_REQUEST="true").content.decode()
+    assert 'data-state="ok"' in done and "Succeeded." in done
+
+
 def test_a_sync_now_waiting_for_a_retry_says_why(client: Any, setup: dict[str, Any]) -> None:
     run = SyncRun.objects.create(
         connection=setup["connection"],

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views import View
 
-from .. import conflicts, erp_tab
+from .. import conflicts
 from ..forms import ResolveConflictForm
 from ..models import HeldConflict, SyncRun
 from ..permissions import may_sync_now
@@ -50,11 +50,8 @@ class ResolveConflictView(LoginRequiredMixin, View):
             text = conflicts.gone_text()
             return after_action(request, record, link.connection_id, "error", text, status=400)
         level, text, run = _resolve(request, conflict)
-        if run is not None and request.htmx:
-            card = erp_tab.card_response(request, record, link.connection_id, following=run, notice=(level, text))
-            if card is not None:
-                return card
-        return after_action(request, record, link.connection_id, level, text, status=400 if level == "error" else 200)
+        status = 400 if level == "error" else 200
+        return after_action(request, record, link.connection_id, level, text, status=status, following=run)
 
 
 class HeldConflictsView(AdminRequired, View):

@@ -67,12 +67,21 @@ def wants_page(request: HtmxHttpRequest) -> bool:
 
 
 def after_action(
-    request: HtmxHttpRequest, record: Any, connection_pk: int, level: str, text: str, status: int = 200
+    request: HtmxHttpRequest,
+    record: Any,
+    connection_pk: int,
+    level: str,
+    text: str,
+    status: int = 200,
+    following: SyncRun | None = None,
 ) -> HttpResponse:
-    """The answer to an action on a card: for htmx, the whole card as it is now, saying what was done; for a
-    browser without JavaScript, the ERP tab with the same words as a message."""
+    """The answer to an action on a card: for htmx, the whole card as it is now, saying what was done (and
+    following ``following``, the run the action queued, until its poll finds it ended); for a browser without
+    JavaScript, the ERP tab with the same words as a message."""
     if request.htmx:
-        card = erp_tab.card_response(request, record, connection_pk, notice=(level, text), status=status)
+        card = erp_tab.card_response(
+            request, record, connection_pk, notice=(level, text), status=status, following=following
+        )
         if card is not None:
             return card
     messages.add_message(request, getattr(messages, level.upper()), text)
@@ -191,10 +200,11 @@ class RelinkView(LoginRequiredMixin, View):
 def sync_linked(request: HtmxHttpRequest, link: Link, record: Any, text: str) -> HttpResponse:
     """After linking: sync the new link now, and answer its card (progress showing), or the tab without htmx."""
     try:
-        services.start_sync_now(link, request.user)
+        run, _created = services.start_sync_now(link, request.user)
     except jobs.SyncRefused as refusal:
         return after_action(request, record, link.connection_id, "warning", f"{text} {refusal}")
-    return after_action(request, record, link.connection_id, "success", text)
+    # The card follows the run, however fast a worker ends it: a card drawn as the run ends would say "never".
+    return after_action(request, record, link.connection_id, "success", text, following=run)
 
 
 class ErpTabAction(LoginRequiredMixin, Language, View):
