@@ -1,5 +1,5 @@
-"""Undo a run, against a real Demo ERP process: what a run wrote on both sides is put back where nobody has changed it
-since; anything changed since is reported, not overwritten; and each part of a run is undone once."""
+"""Undo a run, against the Demo ERP served in-process: what a run wrote on both sides is put back where nobody has
+changed it since; anything changed since is reported, not overwritten; and each part of a run is undone once."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from connections.sync import undo
 from connectors.client import ConnectionClient
 from crm.models import Company
 
-from .conftest import RunningConnector
+from .conftest import InProcessConnector
 from .sync_helpers import active_connection, change_in_erp, company, erp_values, new_customer
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def connection(demo_connector: RunningConnector) -> ErpConnection:
-    return active_connection(demo_connector)
+def connection(demo_erp: InProcessConnector) -> ErpConnection:
+    return active_connection(demo_erp)
 
 
 def run_now(link: Link) -> SyncRun:
@@ -38,7 +38,7 @@ def performed(run: SyncRun) -> SyncRun:
     return run
 
 
-def synced_pair(demo: RunningConnector, connection: ErpConnection) -> tuple[Link, Company, str, SyncRun]:
+def synced_pair(demo: InProcessConnector, connection: ErpConnection) -> tuple[Link, Company, str, SyncRun]:
     """A linked customer and company in step; then the CRM's phone and the ERP's e-mail change, and Sync now copies
     each to the other side: the run writes PHONE to the ERP and EMAIL to the CRM."""
     actor = new_customer(demo, connection, PHONE="+46 90 12 34 56", EMAIL="info@granbygg.se")
@@ -57,9 +57,9 @@ def synced_pair(demo: RunningConnector, connection: ErpConnection) -> tuple[Link
 
 
 def test_an_undo_puts_back_what_the_run_wrote_on_both_sides(
-    demo_connector: RunningConnector, connection: ErpConnection
+    demo_erp: InProcessConnector, connection: ErpConnection
 ) -> None:
-    link, record, key, run = synced_pair(demo_connector, connection)
+    link, record, key, run = synced_pair(demo_erp, connection)
     baseline = dict(Link.objects.get(pk=link.pk).baseline)
     assert undo.plan(run) == undo.Plan(crm_fields=1, crm_records=1, erp_fields=1, erp_records=1)
     done = performed(undo.queue_undo(run))
@@ -67,7 +67,7 @@ def test_an_undo_puts_back_what_the_run_wrote_on_both_sides(
     assert (done.total, done.done, done.changed, done.failed) == (1, 1, 2, 0)
     record.refresh_from_db()
     assert record.email == "info@granbygg.se"
-    assert erp_values(demo_connector, connection, key)["PHONE"] == "+46 90 12 34 56"
+    assert erp_values(demo_erp, connection, key)["PHONE"] == "+46 90 12 34 56"
     # The undo's own log: the same side written, the run's value as old and the value from before it as new.
     logged = {e.field_key: e for e in SyncLogEntry.objects.filter(run=done)}
     assert (logged["PHONE"].direction, logged["PHONE"].old, logged["PHONE"].new) == (
@@ -89,18 +89,18 @@ def test_an_undo_puts_back_what_the_run_wrote_on_both_sides(
     after = run_now(Link.objects.get(pk=link.pk))
     record.refresh_from_db()
     assert (record.phone, record.email) == ("+46 90 12 34 56", "info@granbygg.se") and after.changed == 1
-    assert erp_values(demo_connector, connection, key)["EMAIL"] == "order@granbygg.se"
+    assert erp_values(demo_erp, connection, key)["EMAIL"] == "order@granbygg.se"
 
 
 def test_a_field_changed_since_is_reported_and_not_overwritten(
-    demo_connector: RunningConnector, connection: ErpConnection
+    demo_erp: InProcessConnector, connection: ErpConnection
 ) -> None:
-    _link, record, key, run = synced_pair(demo_connector, connection)
+    _link, record, key, run = synced_pair(demo_erp, connection)
     Company.objects.filter(pk=record.pk).update(email="sales@granbygg.se")  # a user, after the run
     done = performed(undo.queue_undo(run))
     record.refresh_from_db()
     assert record.email == "sales@granbygg.se"
-    assert erp_values(demo_connector, connection, key)["PHONE"] == "+46 90 12 34 56"
+    assert erp_values(demo_erp, connection, key)["PHONE"] == "+46 90 12 34 56"
     assert (done.status, done.changed, done.failed) == (RunStatus.SUCCEEDED, 1, 0)
     kept = SyncLogEntry.objects.get(run=done, field_key="EMAIL")
     assert (kept.outcome, kept.old, kept.new) == ("skipped", "order@granbygg.se", "sales@granbygg.se")
@@ -109,8 +109,8 @@ def test_a_field_changed_since_is_reported_and_not_overwritten(
     )
 
 
-def test_a_run_cannot_be_undone_twice(demo_connector: RunningConnector, connection: ErpConnection) -> None:
-    link, _record, _key, run = synced_pair(demo_connector, connection)
+def test_a_run_cannot_be_undone_twice(demo_erp: InProcessConnector, connection: ErpConnection) -> None:
+    link, _record, _key, run = synced_pair(demo_erp, connection)
     first = performed(undo.queue_undo(run))
     with pytest.raises(undo.UndoRefused) as refused:
         undo.queue_undo(run)
@@ -128,12 +128,12 @@ def test_a_run_cannot_be_undone_twice(demo_connector: RunningConnector, connecti
     assert SyncRun.objects.filter(undoes=run).count() == 1
 
 
-def test_a_field_then_the_rest_of_the_run(demo_connector: RunningConnector, connection: ErpConnection) -> None:
-    link, record, key, run = synced_pair(demo_connector, connection)
+def test_a_field_then_the_rest_of_the_run(demo_erp: InProcessConnector, connection: ErpConnection) -> None:
+    link, record, key, run = synced_pair(demo_erp, connection)
     assert undo.plan(run, link, "PHONE") == undo.Plan(erp_fields=1, erp_records=1)
     phone = performed(undo.queue_undo(run, link=link, field_key="PHONE"))
     assert (phone.status, phone.changed, phone.undo_scope) == (RunStatus.SUCCEEDED, 1, f"link:{link.pk}:PHONE")
-    assert erp_values(demo_connector, connection, key)["PHONE"] == "+46 90 12 34 56"
+    assert erp_values(demo_erp, connection, key)["PHONE"] == "+46 90 12 34 56"
     record.refresh_from_db()
     assert record.email == "order@granbygg.se"  # not in that undo's scope
     with pytest.raises(undo.UndoRefused) as refused:
@@ -147,16 +147,16 @@ def test_a_field_then_the_rest_of_the_run(demo_connector: RunningConnector, conn
 
 
 def test_an_erp_change_between_read_and_write_is_refused_by_the_erp(
-    demo_connector: RunningConnector, connection: ErpConnection, monkeypatch: pytest.MonkeyPatch
+    demo_erp: InProcessConnector, connection: ErpConnection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The ERP is written with the last_modified the undo read, as a sync writes it: an actor changed in between (a
     user in the ERP, just then) is refused by the ERP, and the undo fails that record, saying why."""
-    link, _record, key, run = synced_pair(demo_connector, connection)
+    link, _record, key, run = synced_pair(demo_erp, connection)
     read = ConnectionClient.get_actors
 
     def read_then_someone_edits(self: ConnectionClient, *args: Any, **kwargs: Any) -> Any:
         answer = read(self, *args, **kwargs)
-        change_in_erp(demo_connector, connection, key, NAME="Granbygg AB (Umeå)")
+        change_in_erp(demo_erp, connection, key, NAME="Granbygg AB (Umeå)")
         return answer
 
     monkeypatch.setattr(ConnectionClient, "get_actors", read_then_someone_edits)
@@ -166,24 +166,22 @@ def test_an_erp_change_between_read_and_write_is_refused_by_the_erp(
     failed = SyncLogEntry.objects.get(run=done, field_key="PHONE")
     assert failed.outcome == "error" and failed.reason.startswith("Demo ERP – Sweden refused the change:")
     assert failed.reason.endswith("was changed in Demo ERP meanwhile.")
-    assert erp_values(demo_connector, connection, key)["PHONE"] == "+46 90 99 99 99"
+    assert erp_values(demo_erp, connection, key)["PHONE"] == "+46 90 99 99 99"
 
 
-def test_a_value_that_no_longer_fits_fails_that_field(
-    demo_connector: RunningConnector, connection: ErpConnection
-) -> None:
-    link, _record, key, run = synced_pair(demo_connector, connection)
+def test_a_value_that_no_longer_fits_fails_that_field(demo_erp: InProcessConnector, connection: ErpConnection) -> None:
+    link, _record, key, run = synced_pair(demo_erp, connection)
     # The value from before the run no longer fits the ERP field (its length was cut since, say).
     connection.erp_fields.filter(actor_type="Customer", key="PHONE").update(max_length=10)
     done = performed(undo.queue_undo(run, link=link))
     assert (done.status, done.changed, done.failed) == (RunStatus.PARTIALLY_FAILED, 1, 1)
     failed = SyncLogEntry.objects.get(run=done, field_key="PHONE")
     assert (failed.outcome, failed.reason) == ("error", "15 characters do not fit the ERP field (at most 10)")
-    assert erp_values(demo_connector, connection, key)["PHONE"] == "+46 90 99 99 99"
+    assert erp_values(demo_erp, connection, key)["PHONE"] == "+46 90 99 99 99"
 
 
-def test_an_undo_that_failed_frees_its_scope(demo_connector: RunningConnector, connection: ErpConnection) -> None:
-    _link, record, _key, run = synced_pair(demo_connector, connection)
+def test_an_undo_that_failed_frees_its_scope(demo_erp: InProcessConnector, connection: ErpConnection) -> None:
+    _link, record, _key, run = synced_pair(demo_erp, connection)
     queued = undo.queue_undo(run)
     ErpConnection.objects.filter(pk=connection.pk).update(is_active=False)  # before the worker gets to it
     failed = performed(queued)
