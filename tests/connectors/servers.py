@@ -1,13 +1,22 @@
-"""Real HTTP servers on loopback for connector tests: SDK apps under waitress, and a misbehaving one."""
+"""Real HTTP servers on loopback for connector tests: SDK apps under waitress, a misbehaving one, and one over TLS."""
 
 from __future__ import annotations
 
+import ipaddress
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from waitress.server import create_server
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -61,6 +70,46 @@ def serving(app: WsgiApp, threads: int = 4) -> Iterator[str]:
         server.pull_trigger()  # type: ignore[union-attr]
         server.close()
         thread.join(5)
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serving_tls(app: WsgiApp, directory: Path) -> Iterator[str]:
+    """Serve a WSGI app over HTTPS on a free loopback port, with a certificate for 127.0.0.1 that no authority
+    signed (written to ``directory``); yields its base URL. Waitress speaks no TLS, so wsgiref serves it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def misbehaving(behaviour: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]) -> WsgiApp:

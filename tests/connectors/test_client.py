@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
-import ssl
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from connectors import protocol as p
 from connectors.client import (
@@ -39,7 +29,7 @@ from connectors.client import (
 )
 
 from ..conftest import free_port
-from .servers import answer, hold, serving, trickle
+from .servers import answer, hold, serving, serving_tls, trickle
 
 FAST = Timeouts(connect=2, read=1, total=3)
 
@@ -319,55 +309,11 @@ def test_a_connector_served_in_process_still_meets_the_allow_list_and_the_size_l
         call(url)
 
 
-@contextmanager
-def tls_server(directory: Path) -> Iterator[str]:
-    """An HTTPS server on loopback whose certificate (for 127.0.0.1) no authority signed; yields its base URL."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
-
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(b'{"name": "untrusted", "version": "1", "protocol_version": "1.1"}')
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Health)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.mark.parametrize("checked", [True, False], ids=["with the address check", "without"])
 def test_a_certificate_no_authority_signed_is_refused(tmp_path: Path, checked: bool) -> None:
     """Every client shares one TLS context (making one costs a read of the whole CA bundle): it still verifies."""
-    with tls_server(tmp_path) as url:
+    health = envelope(data={"name": "untrusted", "version": "1", "protocol_version": "1.1"})
+    with serving_tls(answer("200 OK", health), tmp_path) as url:
         refusal = (lambda _host, _port, _address: None) if checked else None
         with (
             ConnectorClient(url, "shared-secret-123456", timeouts=FAST, address_refusal=refusal) as client,
