@@ -158,6 +158,10 @@ def test_a_held_conflict_on_an_address_of_several_lines_keeps_its_lines_to_the_b
         held.get_by_role("button", name=_("Keep the edited value")).click()
         expect(card).to_have_attribute("data-state", "ok", timeout=60_000)
         expect(card.locator(".erp-held")).to_have_count(0, timeout=60_000)
+        # The card's synced values show the address with its lines too, not run together on one.
+        synced = card.locator("dd", has_text="Lgh 1831")
+        expect(synced).to_have_count(1)
+        assert synced.evaluate("e => e.innerText").splitlines() == in_crm.splitlines()
     record.refresh_from_db()
     assert record.postal_address1 == in_crm
     assert erp_values(demo_connector, connection, key)["POSTALAD1"] == in_crm
