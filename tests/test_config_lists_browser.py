@@ -71,3 +71,31 @@ def test_typing_the_values_a_list_depends_on_makes_the_list_appear(
     expect(page.locator("#test-result [data-passed='true']")).to_have_count(1)
     page.get_by_role("button", name="OK").click()
     expect(page.get_by_text("ERP-kopplingen Kontorsboken – Nord har sparats.")).to_be_visible()
+
+
+# A value changed the moment the list has arrived (before htmx's default 20 ms of settling) must still read the list
+# again: on a busy machine a Tab can land there, and the list then showed what was typed before it.
+CHANGE_TOKEN_AS_THE_LIST_ARRIVES = """
+document.body.addEventListener("htmx:afterSwap", function once(event) {
+  if (event.detail.target.id !== "config-list-office") return;
+  document.body.removeEventListener("htmx:afterSwap", once);
+  setTimeout(function () {
+    const token = document.querySelector("[name='cfg-token']");
+    token.value = "fel-token";
+    token.dispatchEvent(new Event("change", {bubbles: true}));
+  }, 0);
+});
+"""
+
+
+def test_a_value_changed_as_the_list_arrives_reads_the_list_again(
+    swedish_admin: Any, offices_connector: tuple[Offices, SyncConnector]
+) -> None:
+    book, connector = offices_connector
+    page = swedish_admin
+    page.goto(reverse("connections:connection-add") + f"?connector={connector.pk}")
+    page.evaluate(CHANGE_TOKEN_AS_THE_LIST_ARRIVES)
+    page.get_by_label("Owner").fill("Nord")
+    page.get_by_label("Owner").press("Tab")  # read with the owner only; the token changes as that list arrives
+    expect(page.get_by_text("Token är fel: inga kontor kan visas.")).to_be_visible()
+    assert book.calls[-1] == {"owner": "Nord", "token": "fel-token", "office": None}
