@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,6 +182,9 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
 STOP_GRACE = 1.0
 
 
+PROCESS_LINES_SHOWN = 80
+
+
 class Process:
     """A child process whose output is kept in a file, stopped with its whole process group."""
 
@@ -211,8 +214,20 @@ class Process:
         self.handle.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test, so that its fixtures can tell at teardown whether it failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def start_process(tmp_path: Path) -> Iterator[Callable[..., Process]]:
+def start_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Process]]:
+    """Start child processes, stopped after the test. When the test failed, the end of each one's output is
+    printed with its report: on CI that output is all there is to go on."""
     started: list[Process] = []
 
     def start(args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT, name: str = "process") -> Process:
@@ -224,6 +239,11 @@ def start_process(tmp_path: Path) -> Iterator[Callable[..., Process]]:
     yield start
     for process in reversed(started):
         process.stop(STOP_GRACE)
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        for process in started:
+            tail = process.output().splitlines()[-PROCESS_LINES_SHOWN:]
+            print(f"----- the last {len(tail)} lines of {process.log.name} -----", *tail, sep="\n")
 
 
 def venv_bin(name: str) -> str:
