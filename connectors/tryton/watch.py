@@ -154,17 +154,28 @@ class ChangeWatcher:
 
     def watch(self, config: dict[str, Any]) -> None:
         """A connection of ``config`` is about to get a notify URL: its Tryton database is primed now, so that a
-        change made right after SaveConnection is told. If Tryton cannot be reached, the next round primes it."""
-        group = self._group(self._key(config))
+        change made right after SaveConnection is told. When no connection reading that database is being told of
+        changes, it starts from now: what changed before was no one's to be told of (nor this connection's, which
+        did not exist or did not listen then). If Tryton cannot be reached, the next round primes it."""
+        key = self._key(config)
+        group = self._group(key)
         with group.lock:
-            if group.idle_since is not None and self._clock() - group.idle_since > IDLE_RESET:
-                group.primed = False  # not looked at for a while: changes made since are no one's to be told of
+            if not self._told(key):
+                group.primed = False
             group.idle_since = None
             if not group.primed:
                 try:
                     self._prime(group, config)
                 except (rpc.TrytonError, ConnectorFailure) as error:
                     log.info("could not look at Tryton yet (%s); the watcher tries again", error)
+
+    def _told(self, key: tuple[str, ...]) -> bool:
+        """Whether some connection reading the Tryton database of ``key`` has a notify URL now."""
+        for connection_id in self.notifier.urls():
+            config = self.connector.store.get(connection_id)
+            if config is not None and self._key(config) == key:
+                return True
+        return False
 
     # Looking
 

@@ -126,6 +126,38 @@ def test_changes_made_in_tryton_reach_the_notify_url_within_seconds(
         receiver.close()
 
 
+def test_a_connection_is_told_only_of_changes_made_after_it_was_saved(
+    tryton_server: TrytonServer, tryton_connector: RunningConnector
+) -> None:
+    receiver = Receiver()
+    earlier, later = str(uuid.uuid4()), str(uuid.uuid4())
+    tryton = tryton_server.session()
+    supplier = category(tryton, "Supplier")
+    try:
+        # Another connection to the same database was told of changes a moment ago, and is told no more.
+        save_connection(tryton_connector, earlier, tryton_server.config(), receiver.url)
+        save_connection(tryton_connector, earlier, tryton_server.config(), None)
+        # A supplier made while no connection listens: no one's news, nor that of a connection saved after it.
+        [before] = tryton.call(
+            "model.party.party.create",
+            [{"name": f"Före {uuid.uuid4().hex[:6]}", "categories": [["add", [supplier]]]}],
+            {},
+        )
+        save_connection(tryton_connector, later, tryton_server.config(), receiver.url)
+        seen = len(receiver.received)
+        [after] = tryton.call(
+            "model.party.party.create",
+            [{"name": f"Efter {uuid.uuid4().hex[:6]}", "categories": [["add", [supplier]]]}],
+            {},
+        )
+        wait_for_keys(receiver, later, seen, A.SUPPLIER, {str(after)})
+        told = named(receiver, later, 0)
+        assert str(before) not in set().union(*told.values()), f"told of a change made before it was saved: {told}"
+    finally:
+        save_connection(tryton_connector, later, tryton_server.config(), None)
+        receiver.close()
+
+
 def test_the_watcher_goes_on_past_a_tryton_that_cannot_be_reached_and_after_a_restart(
     tryton_server: TrytonServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
