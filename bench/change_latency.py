@@ -30,6 +30,7 @@ from bench.common import (
     ensure_database,
     free_port,
     fresh_database,
+    start_worker,
     summary_row,
     use_environment,
     wait_http,
@@ -93,33 +94,9 @@ def main() -> None:
             stderr=subprocess.STDOUT,
         )
         processes.append(web)
-        worker_log = logs / "bench-latency-worker.log"
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "erpsync_admin",
-                "worker",
-                "--pool=prefork",
-                "--concurrency=2",
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel=INFO",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=worker_log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        processes.append(worker)
         wait_http(f"http://127.0.0.1:{PORT}/health/", seconds=60)
-        deadline = time.monotonic() + 60
-        while " ready." not in worker_log.read_text():
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the worker did not start; see {worker_log}")
-            time.sleep(0.2)
+        worker, worker_log = start_worker(2, "bench-latency-worker", "latency")
+        processes.append(worker)
 
         # Every link in step with a baseline; then the connector is given the CRM's notify URL.
         run = jobs.queue_bulk(conn, "sync_all")

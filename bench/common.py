@@ -250,13 +250,17 @@ def activate_customers(connection: Any) -> dict[str, tuple[str, str]]:
     return SYNCED
 
 
-def start_worker(processes: int, log_name: str, hostname: str) -> tuple[subprocess.Popen[bytes], Path]:
-    """A Celery worker with ``processes`` prefork processes on this environment's database and broker, started
-    and ready; its output goes to var/<log_name>.log. The caller terminates it."""
+def start_worker(
+    processes: int, log_name: str, hostname: str, pool: str = "prefork"
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """A Celery worker with ``processes`` prefork processes (or ``pool="solo"``: one, in the worker's own process)
+    on this environment's database and broker, started and ready; its output goes to var/<log_name>.log. The
+    caller terminates it."""
     import sys
 
     root = Path(__file__).resolve().parent.parent
     log = root / "var" / f"{log_name}.log"
+    log.parent.mkdir(exist_ok=True)
     worker = subprocess.Popen(
         [
             sys.executable,
@@ -265,7 +269,7 @@ def start_worker(processes: int, log_name: str, hostname: str) -> tuple[subproce
             "-A",
             "erpsync_admin",
             "worker",
-            "--pool=prefork",
+            f"--pool={pool}",
             f"--concurrency={processes}",
             "--without-mingle",
             "--without-gossip",

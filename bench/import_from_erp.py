@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from bench.common import (
     demo_erp_connection,
     fresh_database,
     map_nordic_countries,
+    start_worker,
     summary_row,
     use_environment,
     write_results,
@@ -85,24 +85,7 @@ def main() -> None:
         SyncSettings.objects.update_or_create(pk=1, defaults={"automatic_sync": False})
         conn.refresh_from_db()
 
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "erpsync_admin",
-                "worker",
-                "--pool=solo",
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel=WARNING",
-            ],
-            cwd=ROOT,
-            env={**os.environ},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        worker, _ = start_worker(1, "bench-import-worker", "import", pool="solo")
 
         def wait(run_id: int | None, what: str) -> SyncRun:
             deadline = time.monotonic() + 1800
@@ -141,7 +124,6 @@ def main() -> None:
             print(label, figures)
             return figures
 
-        time.sleep(3)  # the worker connects to the broker
         into_empty = import_everything("into an empty CRM")
         assert Company.objects.count() == CUSTOMERS and Link.objects.count() == CUSTOMERS
 
