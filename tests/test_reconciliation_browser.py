@@ -16,12 +16,12 @@ from connections.jobs import run_sync
 from connections.models import Link, SyncRun
 from crm.models import Company
 
-from .conftest import RunningConnector
+from .conftest import RunningConnector, wait_for
 from .swedish_pages import no_english
 from .sync_helpers import active_connection, change_in_erp, company, new_customer
 from .test_browser import browser  # noqa: F401  (the browser fixture)
 from .test_connection_dialog_browser import admin_in
-from .test_sync_jobs import worker  # noqa: F401  (a real worker on Redis)
+from .test_sync_jobs import finished, worker  # noqa: F401  (a real worker on Redis)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -63,6 +63,14 @@ def test_an_admin_reconciles_a_connection_and_syncs_what_drifted(
         drifted = ngettext("Sync the drifted record", "Sync the %(n)s drifted records", 1) % {"n": 1}
         expect(section.get_by_role("button", name=_("Reconcile now"))).to_be_enabled(timeout=60_000)
         section.get_by_role("button", name=drifted).click()
+        # What the page follows, read in the database first, so that a failure says which step did not happen.
+        queued = wait_for(
+            lambda: SyncRun.objects.filter(connection=connection, kind=RunKind.SYNC_DRIFTED).first(),
+            20,
+            "the sync of the drifted record to be queued",
+        )
+        ended = wait_for(lambda: finished(queued.pk), 60, f"run {queued.pk} (sync of the drifted record) to end")
+        assert ended.status == RunStatus.SUCCEEDED, (ended.status, ended.error)
         expect(section.locator('[data-state="in_step"]')).to_have_text("2", timeout=60_000)
         expect(section.locator('[data-state="drifted"]')).to_have_text("0")
         expect(section.get_by_role("button", name=drifted)).to_have_count(0)
