@@ -44,12 +44,16 @@ def offices_connector(db: Any) -> Iterator[tuple[Offices, SyncConnector]]:
         yield book, connector
 
 
-def test_typing_the_values_a_list_depends_on_makes_the_list_appear(
-    swedish_admin: Any, offices_connector: tuple[Offices, SyncConnector]
-) -> None:
+@pytest.fixture
+def new_connection_page(swedish_admin: Any, offices_connector: tuple[Offices, SyncConnector]) -> tuple[Any, Offices]:
+    """*Ange ny ERP-koppling* with the address book's connector chosen, and the address book."""
     book, connector = offices_connector
-    page = swedish_admin
-    page.goto(reverse("connections:connection-add") + f"?connector={connector.pk}")
+    swedish_admin.goto(reverse("connections:connection-add") + f"?connector={connector.pk}")
+    return swedish_admin, book
+
+
+def test_typing_the_values_a_list_depends_on_makes_the_list_appear(new_connection_page: tuple[Any, Offices]) -> None:
+    page, book = new_connection_page
     office = page.get_by_label("Office")
     expect(page.get_by_text("Fyll i Owner och Token för att kunna välja i listan.")).to_be_visible()
     expect(office.locator("option")).to_have_text(["—"])
@@ -88,12 +92,8 @@ document.body.addEventListener("htmx:afterSwap", function once(event) {
 """
 
 
-def test_a_value_changed_as_the_list_arrives_reads_the_list_again(
-    swedish_admin: Any, offices_connector: tuple[Offices, SyncConnector]
-) -> None:
-    book, connector = offices_connector
-    page = swedish_admin
-    page.goto(reverse("connections:connection-add") + f"?connector={connector.pk}")
+def test_a_value_changed_as_the_list_arrives_reads_the_list_again(new_connection_page: tuple[Any, Offices]) -> None:
+    page, book = new_connection_page
     page.evaluate(CHANGE_TOKEN_AS_THE_LIST_ARRIVES)
     page.get_by_label("Owner").fill("Nord")
     page.get_by_label("Owner").press("Tab")  # read with the owner only; the token changes as that list arrives
