@@ -142,6 +142,29 @@ def test_the_connection_page_adds_the_states_up_in_the_readers_language(
     assert "avstämning varje natt: av" in client.get(connection.get_absolute_url()).content.decode()
 
 
+def test_a_run_that_ends_while_the_page_is_read_is_still_followed(
+    client: Any, drifting: tuple[ErpConnection, dict[str, Link]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sync of the drifted records ends in the moment between the page's reads: the page must not show the
+    counts from before its end as final (it would never look again). It keeps following the run instead."""
+    connection, _links = drifting
+    run(connection, RunKind.RECONCILE)
+    drifted = reconcile.queue_sync_drifted(connection)
+    counted = reconcile.summary
+
+    def counted_as_the_run_ends(connection: ErpConnection) -> dict[str, int]:
+        counts = counted(connection)
+        Link.objects.filter(connection=connection, drift=DriftState.DRIFTED).update(drift=DriftState.IN_STEP)
+        SyncRun.objects.filter(pk=drifted.pk).update(status=RunStatus.SUCCEEDED, finished_at=timezone.now())
+        return counts
+
+    monkeypatch.setattr(reconcile, "summary", counted_as_the_run_ends)
+    client.force_login(UserFactory.create(username="lars", perms=["connections.manage_erp_sync"]))
+    page = client.get(connection.get_absolute_url()).content.decode()
+    section = page[page.index('id="reconciliation"') :]
+    assert 'hx-trigger="every 2s"' in section[: section.index(">")], "the page stopped following a run it counted"
+
+
 def test_the_nightly_round_reconciles_each_connection_once_within_its_hour(demo_erp: Connector, settings: Any) -> None:
     connection = active_connection(demo_erp)
     now = timezone.now()

@@ -344,16 +344,19 @@ class ConnectionDetail(AdminRequired, View):
 def reconciliation_state(connection: ErpConnection) -> dict[str, Any]:
     """The connection's health as reconciliation left it: each drift state's count (kept up to date by syncs since),
     the last reconciliation run, and the hour of the night it runs at."""
+    # A reconciliation or a sync of the drifted records queued or running: the section follows it. Read before
+    # the counts: a run that ends between the two reads then leaves the section following it (its next look
+    # shows the final counts), never showing counts from before the run's end as if they were final.
+    running = connection.runs.filter(
+        kind__in=[RunKind.RECONCILE, RunKind.SYNC_DRIFTED], status__in=ACTIVE_RUN_STATUSES
+    ).first()
     counts = reconcile.summary(connection)
     return {
         "states": [(state, state.label, counts[state]) for state in reconcile.STATES],
         "checked": sum(counts.values()),
         "drifted": counts[DriftState.DRIFTED],
         "last": reconcile.last_reconciliation(connection),
-        # A reconciliation or a sync of the drifted records queued or running: the section follows it.
-        "running": connection.runs.filter(
-            kind__in=[RunKind.RECONCILE, RunKind.SYNC_DRIFTED], status__in=ACTIVE_RUN_STATUSES
-        ).first(),
+        "running": running,
         "hour": settings.ERPSYNC_RECONCILE_HOUR,
     }
 
